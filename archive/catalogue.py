@@ -1,0 +1,150 @@
+"""``state.sqlite``: what the archive holds, for incremental runs, revisits and replay.
+
+SQLite in WAL mode so the crawl's components (each with its own connection) and a replay
+server can read while one writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS posts (
+    source        TEXT NOT NULL,
+    guid          TEXT NOT NULL,
+    link          TEXT,
+    title         TEXT NOT NULL,
+    path          TEXT NOT NULL UNIQUE,
+    date          TEXT,
+    date_raw      TEXT,
+    date_source   TEXT,
+    content_hash  TEXT,
+    body_source   TEXT,
+    categories    TEXT NOT NULL DEFAULT '[]',
+    warc_filename TEXT,
+    record_id     TEXT,
+    archived      TEXT NOT NULL,
+    updated       TEXT,
+    PRIMARY KEY (source, guid)
+);
+CREATE TABLE IF NOT EXISTS sources (
+    name          TEXT PRIMARY KEY,
+    url           TEXT,
+    etag          TEXT,
+    last_modified TEXT,
+    last_run      TEXT,
+    last_status   TEXT
+);
+CREATE TABLE IF NOT EXISTS payloads (
+    digest    TEXT PRIMARY KEY,
+    uri       TEXT NOT NULL,
+    date      TEXT NOT NULL,
+    filename  TEXT NOT NULL,
+    record_id TEXT NOT NULL
+);
+"""
+
+
+@dataclass
+class PostRow:
+    source: str
+    guid: str
+    title: str
+    path: str
+    archived: str
+    link: str | None = None
+    date: str | None = None
+    date_raw: str | None = None
+    date_source: str | None = None
+    content_hash: str | None = None
+    body_source: str | None = None
+    categories: list[str] = field(default_factory=list)
+    warc_filename: str | None = None
+    record_id: str | None = None
+    updated: str | None = None
+
+
+class Catalogue:
+    """A connection to ``DIR/state.sqlite``."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    @classmethod
+    def of_archive(cls, archive_dir: str | Path) -> Catalogue:
+        return cls(Path(archive_dir) / "state.sqlite")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- posts -----------------------------------------------------------------------
+
+    def post(self, source: str, guid: str) -> PostRow | None:
+        row = self.db.execute("SELECT * FROM posts WHERE source=? AND guid=?", (source, guid)).fetchone()
+        return _post_row(row) if row else None
+
+    def path_taken(self, path: str) -> bool:
+        return self.db.execute("SELECT 1 FROM posts WHERE path=?", (path,)).fetchone() is not None
+
+    def save_post(self, row: PostRow) -> None:
+        values = asdict(row)
+        values["categories"] = json.dumps(row.categories, ensure_ascii=False)
+        cols = ", ".join(values)
+        marks = ", ".join(f":{k}" for k in values)
+        updates = ", ".join(f"{k}=excluded.{k}" for k in values if k not in ("source", "guid", "archived"))
+        self.db.execute(
+            f"INSERT INTO posts ({cols}) VALUES ({marks}) "
+            f"ON CONFLICT(source, guid) DO UPDATE SET {updates}",
+            values,
+        )
+
+    def posts(self) -> Iterator[PostRow]:
+        for row in self.db.execute("SELECT * FROM posts ORDER BY date DESC"):
+            yield _post_row(row)
+
+    def count_posts(self) -> int:
+        return self.db.execute("SELECT count(*) FROM posts").fetchone()[0]
+
+    # -- sources ---------------------------------------------------------------------
+
+    def source_state(self, name: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT * FROM sources WHERE name=?", (name,)).fetchone()
+        return dict(row) if row else None
+
+    def save_source_state(self, name: str, **values: Any) -> None:
+        values["name"] = name
+        cols = ", ".join(values)
+        marks = ", ".join(f":{k}" for k in values)
+        updates = ", ".join(f"{k}=excluded.{k}" for k in values if k != "name")
+        self.db.execute(
+            f"INSERT INTO sources ({cols}) VALUES ({marks}) ON CONFLICT(name) DO UPDATE SET {updates}",
+            values,
+        )
+
+    # -- payload digests (revisits) --------------------------------------------------
+
+    def payload(self, digest: str) -> dict[str, str] | None:
+        row = self.db.execute("SELECT * FROM payloads WHERE digest=?", (digest,)).fetchone()
+        return dict(row) if row else None
+
+    def save_payload(self, digest: str, uri: str, date: str, filename: str, record_id: str) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO payloads VALUES (?, ?, ?, ?, ?)", (digest, uri, date, filename, record_id)
+        )
+
+
+def _post_row(row: sqlite3.Row) -> PostRow:
+    values = dict(row)
+    values["categories"] = json.loads(values["categories"] or "[]")
+    return PostRow(**values)

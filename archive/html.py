@@ -1,0 +1,391 @@
+"""A post's HTML fragment made clean, listed for images, and turned into Markdown.
+
+Feed bodies are written for a browser running the aggregator's scripts: images hide their real
+URL in lazy-loading attributes or behind a CORS proxy, code is laid out with ``<br>`` and
+``&nbsp;``, Cloudflare masks e-mail addresses. Everything here first rebuilds the fragment as
+a reader would see it (``_clean_tree``), so the HTML, the image list, the Markdown and the text
+blocks all describe the same content.
+
+Parsing is lxml.html; sanitising is lxml_html_clean's ``Cleaner`` (lxml.html.clean moved to
+that package in lxml 5.2; we configure it rather than walk the tree ourselves); Markdown is
+markdownify with a small subclass for what it lacks.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote
+
+import lxml.html
+from bs4 import NavigableString, Tag
+from lxml import etree
+from lxml.html import HtmlElement
+from lxml_html_clean import Cleaner
+from markdownify import ATX, BACKSLASH, MarkdownConverter
+
+
+@dataclass(frozen=True)
+class Image:
+    url: str  # absolute origin URL
+    alt: str
+
+
+# Characters XML (hence lxml) refuses: C0 controls, surrogates, U+FFFE/U+FFFF.
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_DOCUMENT_START = re.compile(r"\s*(?:<!doctype|<\?xml|<html[\s>])", re.IGNORECASE)
+_HTTP_URL = re.compile(r"https?://", re.IGNORECASE)
+_SCHEME = re.compile(r"([a-z][a-z0-9+.-]*):", re.IGNORECASE)
+_CF_EMAIL_PATH = "/cdn-cgi/l/email-protection"
+_CF_EMAIL_HREF = re.compile(re.escape(_CF_EMAIL_PATH) + r"#([0-9a-f]+)", re.IGNORECASE)
+_SRCSET_URL = re.compile(r"[\s,]*(\S+)")
+_SRCSET_DESCRIPTOR = re.compile(r"([^,]*),?")
+_SIZE_DESCRIPTOR = re.compile(r"(\d+(?:\.\d+)?)[wx]", re.IGNORECASE)
+_LEADING_INT = re.compile(r"\s*(\d+)")
+_WHITESPACE = re.compile(r"\s+")
+_UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
+_BACKTICKS = re.compile(r"`+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_CODE_BLANK_RUN = re.compile(r"\n(?:[ \t]*\n){3,}")
+# Stands for a blank line inside code, so that collapsing blank lines leaves code alone. NUL
+# cannot occur in the text: lxml refuses it and _parse_body removes it.
+_CODE_BLANK = "\x00"
+
+# Most preferred first: srcset candidates beat these, these beat a plain src.
+LAZY_SRC_ATTRS = ("data-original", "data-actualsrc", "data-src", "data-lazy-src", "data-original-src")
+SRCSET_ATTRS = ("data-srcset", "srcset")
+
+# Block-level elements: each starts a new text block and a new Markdown paragraph.
+BLOCK_TAGS = frozenset({
+    "address", "article", "aside", "blockquote", "body", "caption", "dd", "details", "div", "dl",
+    "dt", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr",
+    "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "tbody", "td", "tfoot",
+    "th", "thead", "tr", "ul",
+})
+
+# referrerpolicy is kept: origins behind the unwrapped proxies often refuse a foreign Referer.
+SAFE_ATTRS = frozenset({
+    "href", "src", "alt", "title", "width", "height", "colspan", "rowspan", "start", "lang",
+    "dir", "cite", "datetime", "referrerpolicy", "poster",
+})
+
+_CLEANER = Cleaner(
+    style=True,  # <style> and style="" (inline_style follows style)
+    safe_attrs=SAFE_ATTRS,  # drops class/id/data-*/on*: layout divs stay, but inert
+    kill_tags={"noscript", "iframe", "svg", "template", "canvas", "base"},
+)
+
+
+def unwrap_proxy(url: str) -> str:
+    """The origin URL behind a CORS/image proxy prefix, e.g. ``https://p.dev/?http://x/y.jpg``.
+
+    A proxied URL carries the origin as its whole query string or as its ``url=`` parameter;
+    nested proxies are unwrapped too. Any other URL comes back unchanged.
+    """
+    scheme = _SCHEME.match(url)
+    if scheme and scheme.group(1).lower() not in ("http", "https"):
+        return url
+    _, has_query, query = url.partition("?")
+    if not has_query:
+        return url
+    for candidate in (query, unquote(query)):
+        if _HTTP_URL.match(candidate):
+            return unwrap_proxy(candidate)
+    for key, value in parse_qsl(query):
+        if key == "url" and _HTTP_URL.match(value):
+            return unwrap_proxy(value)
+    return url
+
+
+def clean_html(html: str, base_url: str | None = None) -> str:
+    """The fragment as a reader sees it, safe to embed; '' when there is nothing."""
+    body = _clean_tree(html, base_url)
+    return "" if body is None else _inner_html(body)
+
+
+def to_html(html: str, base_url: str | None = None, image_map: Mapping[str, str] | None = None) -> str:
+    """``clean_html`` with each image's src replaced through ``image_map`` (local copies)."""
+    body = _clean_tree(html, base_url)
+    if body is None:
+        return ""
+    for img in body.iter("img"):
+        img.set("src", _mapped(img.get("src", ""), image_map))
+    return _inner_html(body)
+
+
+def find_images(html: str, base_url: str | None = None) -> list[Image]:
+    """The http(s) images of the cleaned fragment in reading order, each URL once."""
+    body = _clean_tree(html, base_url)
+    if body is None:
+        return []
+    images: dict[str, Image] = {}
+    for img in body.iter("img"):
+        url = img.get("src", "")
+        if _HTTP_URL.match(url) and url not in images:
+            images[url] = Image(url=url, alt=_normalise_space(img.get("alt", "")))
+    return list(images.values())
+
+
+def to_markdown(html: str, base_url: str | None = None, image_map: Mapping[str, str] | None = None) -> str:
+    """GitHub-flavoured Markdown of the cleaned fragment; ``image_map`` relinks images."""
+    body = _clean_tree(html, base_url)
+    if body is None:
+        return ""
+    # The whole <body>: a bare fragment like "a.jpg" would make BeautifulSoup warn it looks like a path.
+    source = lxml.html.tostring(body, encoding="unicode")
+    try:
+        markdown = _PostConverter(image_map or {}).convert(source)
+    except RecursionError:
+        # markdownify recurses once per nesting level; soup nested hundreds deep keeps its text.
+        markdown = "\n\n".join(text for text in map(_normalise_space, _block_texts(body)) if text)
+    return _tidy_markdown(markdown)
+
+
+def text_blocks(html: str) -> list[str]:
+    """The visible text of each block of the cleaned fragment, whitespace-normalised.
+
+    Loose text between blocks and lines split by ``<br>`` count as blocks of their own, so
+    that two bodies can be compared paragraph by paragraph whatever their markup.
+    """
+    body = _clean_tree(html, None)
+    if body is None:
+        return []
+    return [text for text in map(_normalise_space, _block_texts(body)) if text]
+
+
+# --- cleaning --------------------------------------------------------------------------------
+
+
+def _clean_tree(html: str, base_url: str | None) -> HtmlElement | None:
+    """Parse and clean; the returned <body> holds the clean fragment (None: nothing there)."""
+    body = _parse_body(html)
+    if body is None:
+        return None
+    _decode_cf_emails(body)
+    _settle_images(body)
+    _CLEANER(body)
+    if base_url:
+        body.make_links_absolute(base_url, resolve_base_href=False, handle_failures="ignore")
+    for img in body.iter("img"):
+        img.set("src", unwrap_proxy(img.get("src", "")))
+    _normalise_pre(body)
+    return body
+
+
+def _parse_body(html: str) -> HtmlElement | None:
+    """The <body> of a fragment or of a whole document (trafilatura returns those)."""
+    text = _NOT_XML_CHAR.sub("", html or "")
+    if not text.strip():
+        return None
+    if not _DOCUMENT_START.match(text):
+        # Without the wrapper libxml2 would put leading text into an invented <p>.
+        text = f"<html><body>{text}</body></html>"
+    # Bytes with an explicit encoding: a str with an XML encoding declaration is refused, and a
+    # <meta charset> inside the fragment must not re-decode it. One parser per call: thread-safe.
+    # huge_tree: past 256 levels (unclosed <font>s suffice) libxml2 would silently drop the rest.
+    parser = lxml.html.HTMLParser(encoding="utf-8", huge_tree=True)
+    try:
+        root = lxml.html.document_fromstring(text.encode("utf-8"), parser=parser)
+    except etree.ParserError:  # "Document is empty": only comments or the like
+        return None
+    return root.find("body")
+
+
+def _inner_html(el: HtmlElement) -> str:
+    children = "".join(lxml.html.tostring(child, encoding="unicode") for child in el)
+    return (html_lib.escape(el.text or "", quote=False) + children).strip()
+
+
+def _decode_cf_emails(root: HtmlElement) -> None:
+    """Undo Cloudflare's e-mail masking ('[email protected]' + XOR-encoded address)."""
+    for a in root.iter("a"):
+        match = _CF_EMAIL_HREF.search(a.get("href", ""))
+        email = _decode_cf_email(match.group(1)) if match else None
+        if email:
+            a.set("href", "mailto:" + email)
+    for el in root.findall(".//*[@data-cfemail]"):
+        email = _decode_cf_email(el.get("data-cfemail", ""))
+        if email is None:
+            continue
+        del el[:]
+        el.text = email
+        if el.tag != "a":
+            el.drop_tag()
+        elif _CF_EMAIL_PATH in el.get("href", ""):
+            el.set("href", "mailto:" + email)
+
+
+def _decode_cf_email(hex_data: str) -> str | None:
+    """The first byte is the XOR key of the others; None if it does not decode to text."""
+    try:
+        data = bytes.fromhex(hex_data)
+        email = bytes(b ^ data[0] for b in data[1:]).decode("utf-8")
+    except (ValueError, IndexError):
+        return None
+    return email if email and not _NOT_XML_CHAR.search(email) else None
+
+
+def _settle_images(root: HtmlElement) -> None:
+    """Give every <img> its real src; drop tracking pixels, source-less images, <picture>."""
+    for img in list(root.iter("img")):
+        src = _real_src(img)
+        if src is None or _is_pixel(img):
+            img.drop_tree()
+        else:
+            img.set("src", src)
+    for picture in list(root.iter("picture")):
+        for source in list(picture.iter("source")):
+            source.drop_tag()  # libxml2 does not know <source> is void: it holds what follows
+        picture.drop_tag()
+
+
+def _real_src(img: HtmlElement) -> str | None:
+    """Largest srcset candidate, else a lazy-loading attribute, else src; data: URIs last."""
+    srcsets = [img.get(attr) for attr in SRCSET_ATTRS]
+    picture = next(img.iterancestors("picture"), None)
+    if picture is not None:
+        srcsets += [source.get(attr) for source in picture.iter("source") for attr in SRCSET_ATTRS]
+    candidates = [_largest_candidate(srcsets), *(img.get(attr) for attr in LAZY_SRC_ATTRS), img.get("src")]
+    urls = [url.strip() for url in candidates if url and url.strip()]
+    remote = [url for url in urls if not url.lower().startswith("data:")]
+    return (remote or urls or [None])[0]
+
+
+def _largest_candidate(srcsets: Iterable[str | None]) -> str | None:
+    candidates = [candidate for srcset in srcsets if srcset for candidate in _srcset_candidates(srcset)]
+    return max(candidates)[1] if candidates else None
+
+
+def _srcset_candidates(srcset: str) -> Iterator[tuple[float, str]]:
+    """(size, url) per candidate, parsed as the HTML spec does: URLs may contain commas."""
+    pos = 0
+    while match := _SRCSET_URL.match(srcset, pos):
+        url, pos = match.group(1), match.end()
+        descriptor = ""
+        if url.endswith(","):
+            url = url.rstrip(",")
+        else:
+            described = _SRCSET_DESCRIPTOR.match(srcset, pos)
+            descriptor, pos = described.group(1), described.end()
+        size = _SIZE_DESCRIPTOR.search(descriptor)
+        if url:
+            yield (float(size.group(1)) if size else 1.0), url
+
+
+def _is_pixel(img: HtmlElement) -> bool:
+    """A 1x1 (or 0-wide) image is a tracker, not content."""
+    for attr in ("width", "height"):
+        size = _LEADING_INT.match(img.get(attr, ""))
+        if size and int(size.group(1)) <= 1:
+            return True
+    return False
+
+
+def _normalise_pre(root: HtmlElement) -> None:
+    """Code laid out as 'line<br>' (often followed by a newline) and &nbsp; becomes plain text;
+    nested <pre>s (trafilatura writes <pre><pre>) become one."""
+    for pre in list(root.iter("pre")):
+        if next(pre.iterancestors("pre"), None) is not None:
+            pre.drop_tag()
+    for pre in root.iter("pre"):
+        for br in list(pre.iter("br")):
+            if not (br.tail or "").startswith(("\n", "\r\n")):
+                br.tail = "\n" + (br.tail or "")
+            br.drop_tag()
+        for el in pre.iter():
+            el.text = el.text and el.text.replace("\xa0", " ")
+            if el is not pre:
+                el.tail = el.tail and el.tail.replace("\xa0", " ")
+
+
+def _block_texts(root: HtmlElement) -> Iterator[str]:
+    """Raw text of each run between block boundaries and line breaks, in document order."""
+    parts: list[str] = []
+    for event, el in etree.iterwalk(root, events=("start", "end")):
+        if el.tag in BLOCK_TAGS or (el.tag == "br" and event == "start"):
+            yield "".join(parts)
+            parts.clear()
+        if event == "start":
+            parts.append(el.text or "")
+        elif el is not root:
+            parts.append(el.tail or "")
+    yield "".join(parts)
+
+
+def _normalise_space(text: str) -> str:
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def _mapped(url: str, image_map: Mapping[str, str] | None) -> str:
+    return image_map.get(url, url) if image_map else url
+
+
+# --- Markdown --------------------------------------------------------------------------------
+
+
+class _PostConverter(MarkdownConverter):
+    """markdownify, plus: images everywhere and relinked, safe code fences, pipes in cells,
+    and ``<br>`` that only ends a paragraph turned into a paragraph break."""
+
+    def __init__(self, image_map: Mapping[str, str]) -> None:
+        super().__init__(heading_style=ATX, bullets="-", newline_style=BACKSLASH, table_infer_header=True)
+        self.image_map = image_map
+
+    def convert_img(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        # markdownify keeps only the alt text inside headings and table cells: we keep images.
+        alt = _normalise_space(el.get("alt") or "").replace("[", r"\[").replace("]", r"\]")
+        url = _markdown_url(_mapped(el.get("src") or "", self.image_map))
+        title = _normalise_space(el.get("title") or "").replace('"', r"\"")
+        return f'![{alt}]({url} "{title}")' if title else f"![{alt}]({url})"
+
+    def convert_br(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        if "_inline" not in parent_tags and _is_redundant_break(el):
+            return "\n\n"
+        return super().convert_br(el, text, parent_tags)
+
+    def convert_pre(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        code = text.strip("\n")
+        if not code.strip():
+            return ""
+        longest = max((len(run) for run in _BACKTICKS.findall(code)), default=0)
+        fence = "`" * max(3, longest + 1)
+        lines = _CODE_BLANK_RUN.sub("\n\n\n", code).split("\n")
+        code = "\n".join(line if line.strip() else _CODE_BLANK for line in lines)
+        return f"\n\n{fence}\n{code}\n{fence}\n\n"
+
+    def convert_td(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        return super().convert_td(el, _UNESCAPED_PIPE.sub(r"\\|", text), parent_tags)
+
+    def convert_th(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        return super().convert_th(el, _UNESCAPED_PIPE.sub(r"\\|", text), parent_tags)
+
+
+def _is_redundant_break(br: Tag) -> bool:
+    """A <br> next to another <br>, a block, or the edge of its parent separates paragraphs."""
+    neighbours = (_content_sibling(br, "previous_sibling"), _content_sibling(br, "next_sibling"))
+    return any(n is None or (isinstance(n, Tag) and (n.name == "br" or n.name in BLOCK_TAGS)) for n in neighbours)
+
+
+def _content_sibling(el: Tag, direction: str) -> Tag | NavigableString | None:
+    sibling = getattr(el, direction)
+    while isinstance(sibling, NavigableString) and not sibling.strip():
+        sibling = getattr(sibling, direction)
+    return sibling
+
+
+def _markdown_url(url: str) -> str:
+    """Spaces and parentheses would end a Markdown link destination early."""
+    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+
+
+def _tidy_markdown(markdown: str) -> str:
+    """No trailing spaces, one blank line between blocks (code keeps up to two), one final newline.
+
+    Split on "\\n" only: str.splitlines() would also break lines at U+2028, U+0085 and the like.
+    """
+    lines = [line.rstrip() for line in markdown.split("\n")]
+    text = _BLANK_LINES.sub("\n\n", "\n".join(lines)).replace(_CODE_BLANK, "")
+    text = "\n".join(line.rstrip() for line in text.split("\n")).strip("\n")
+    return text + "\n" if text else ""

@@ -1,0 +1,131 @@
+"""Markdown posts: safe paths, YAML front matter, atomic files.
+
+Front matter is emitted by PyYAML, never by string formatting, so any title survives the trip;
+paths are derived from the post (never taken from it), so nothing can leave ``posts/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+import unicodedata
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from archive.html import to_html, to_markdown
+
+SLUG_MAX = 48
+# C0/C1 controls (except tab and newline, handled apart), DEL, bidi overrides and isolates,
+# zero-width and BOM characters: invisible, and dangerous in titles and file names.
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_NOT_SLUG = re.compile(r"[^\w]+", re.UNICODE)
+TEMP_PREFIX = ".postarc-tmp-"
+
+
+def clean_text(text: str) -> str:
+    """A single-line, printable version of a title or author."""
+    text = _INVISIBLE.sub("", text or "")
+    text = re.sub(r"\s+", " ", text).strip()
+    # Lone surrogates (from broken feeds) cannot be encoded as UTF-8.
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def slugify(title: str, key: str) -> str:
+    """``<words-of-the-title>-<8 hex of key>``: readable, unique per key, safe on every OS.
+
+    The hash suffix keeps two posts with one title apart and rules out reserved names
+    (``CON``, ``NUL``…); only word characters and ``-`` survive, so no ``/``, ``\\`` or ``..``.
+    """
+    words = unicodedata.normalize("NFKC", clean_text(title)).lower()
+    words = _NOT_SLUG.sub("-", words).strip("-_")[:SLUG_MAX].strip("-_")
+    digest = hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{words}-{digest}" if words else f"post-{digest}"
+
+
+def post_path(date: datetime, slug: str) -> str:
+    """``YYYY/MM/slug`` (without ``.md``), from the post's UTC date."""
+    date = date.astimezone(timezone.utc)
+    return f"{date:%Y}/{date:%m}/{slug}"
+
+
+def inside(root: Path, relative: str) -> Path:
+    """``root/relative``, refusing any path that would resolve outside ``root``."""
+    root = root.resolve()
+    target = (root / relative).resolve()
+    if target != root and root not in target.parents:
+        raise ValueError(f"path {relative!r} leaves {root}")
+    return target
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that writes aware datetimes as plain ISO 8601 UTC (``…Z``) timestamps."""
+
+
+def _represent_datetime(dumper: yaml.SafeDumper, value: datetime) -> yaml.Node:
+    text = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dumper.represent_scalar("tag:yaml.org,2002:timestamp", text)
+
+
+_Dumper.add_representer(datetime, _represent_datetime)
+
+
+def front_matter(fields: dict[str, Any]) -> str:
+    """The ``---`` fenced YAML block; ``None`` values are left out."""
+    data = {k: v for k, v in fields.items() if v is not None}
+    text = yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False,
+                     default_flow_style=False, width=10_000)
+    return f"---\n{text}---\n"
+
+
+def render_post(fields: dict[str, Any], body: str) -> str:
+    return front_matter(fields) + "\n" + body.rstrip("\n") + "\n"
+
+
+def read_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """Split a post into (front matter, body) — the inverse of ``render_post``."""
+    if not text.startswith("---\n"):
+        return {}, text
+    end = text.find("\n---\n", 3)
+    if end < 0:
+        return {}, text
+    return yaml.safe_load(text[4:end + 1]) or {}, text[end + 5:].lstrip("\n")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+
+    A temp file in the same directory, fsynced, then ``os.replace``; a killed writer leaves only
+    a ``.postarc-tmp-*`` file, which ``remove_stale_temp_files`` clears.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def remove_stale_temp_files(root: Path) -> int:
+    """Delete temp files that a killed writer left under ``root``; returns how many."""
+    count = 0
+    for tmp in root.rglob(TEMP_PREFIX + "*"):
+        tmp.unlink(missing_ok=True)
+        count += 1
+    return count
+
+
+def render_body(html: str, form: str, image_map: dict[str, str]) -> str:
+    """The post body: Markdown (default) or the cleaned HTML in a ``<div>``, as the seed has it."""
+    if form == "html":
+        return "<div>\n" + to_html(html, image_map=image_map).strip() + "\n</div>\n"
+    return to_markdown(html, image_map=image_map)
