@@ -1,0 +1,24 @@
+"""The ``postarc`` console script: Scrapy's command line with postarc's project settings.
+
+It works from any directory (no ``scrapy.cfg`` needed) and shares one implementation with
+``scrapy <command>`` run inside the project.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from scrapy.cmdline import execute
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
+    if args and not args[0].startswith("-"):
+        args[0] = args[0].replace("-", "_")  # export-wacz -> the export_wacz command module
+    execute(["postarc", *args])
+
+
+if __name__ == "__main__":
+    main()

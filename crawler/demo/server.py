@@ -1,0 +1,101 @@
+"""A small HTTP server for sample aggregators: the demo's, the tests' and the benchmarks'.
+
+Serves a fixed map of paths on 127.0.0.1 (a free port) from a thread, with the behaviours
+archiving must cope with: gzip content-encoding, chunked transfer, hotlink-protected images,
+dead links. Real HTTP/1.1 over a real socket, so the crawler under test sees a real server.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+
+@dataclass
+class Resource:
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    status: int = 200
+    gzip: bool = False  # send Content-Encoding: gzip
+    chunked: bool = False  # send Transfer-Encoding: chunked
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    referer_required: str | None = None  # 403 unless the Referer starts with this (hotlink check)
+
+    def wire_body(self) -> bytes:
+        """The body as it goes on the wire (compressed once, deterministically)."""
+        return gzip.compress(self.body, mtime=0) if self.gzip else self.body
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: SiteServer
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        path = urlsplit(self.path).path
+        self.server.log.append((path, dict(self.headers.items())))
+        res = self.server.routes.get(path) or self.server.routes.get(self.path)
+        if res is None:
+            res = Resource(b"<h1>404 Not Found</h1>", status=404)
+        elif res.referer_required is not None:
+            referer = self.headers.get("Referer")
+            if referer is not None and not referer.startswith(res.referer_required):
+                res = Resource(b"hotlinking forbidden", "text/plain", status=403)
+        body = res.wire_body()
+        self.send_response(res.status)
+        self.send_header("Content-Type", res.content_type)
+        for name, value in res.headers:
+            self.send_header(name, value)
+        if res.gzip:
+            self.send_header("Content-Encoding", "gzip")
+        if res.chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(0, len(body), 1000):
+                part = body[i:i + 1000]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+class SiteServer(ThreadingHTTPServer):
+    """``with SiteServer(routes) as site: site.url('/feed.xml')``"""
+
+    daemon_threads = True
+
+    def __init__(self, routes: dict[str, Resource] | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__((host, port), _Handler)
+        self.routes: dict[str, Resource] = routes or {}
+        self.log: list[tuple[str, dict[str, str]]] = []
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def start(self) -> SiteServer:
+        self._thread = threading.Thread(target=self.serve_forever, name="site-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def __enter__(self) -> SiteServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

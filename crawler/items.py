@@ -1,0 +1,50 @@
+"""The item every spider yields and every pipeline fills in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from archive.warc import Written
+
+
+@dataclass
+class Post:
+    """One post: what the feed (and the article page) said, then what the pipelines derived."""
+
+    # From the spider.
+    source: str
+    feed_url: str
+    title: str
+    guid: str
+    link: str | None
+    author: str
+    categories: list[str]
+    feed_html: str
+    fetched_at: datetime
+    date_raw: str | None = None
+    updated_raw: str | None = None
+    timezone: str = "UTC"
+    gmt_is: str | None = None
+    page_url: str | None = None
+    page_html: str | None = None
+    page_error: str | None = None
+    capture: Written | None = None  # the response record the post came from
+    # Per-source output options (None = the crawl's settings).
+    images_mode: str | None = None
+    image_proxy: str | None = None
+
+    # From the pipelines.
+    date: datetime | None = None
+    date_source: str = ""
+    path: str = ""  # posts/-relative path of the Markdown file, without ".md"
+    is_update: bool = False
+    content_hash: str = ""
+    body_html: str = ""
+    body_source: str = ""
+    image_urls: list[str] = field(default_factory=list)
+    image_paths: dict[str, str] = field(default_factory=dict)  # image URL -> posts/-relative file
+    image_failures: list[str] = field(default_factory=list)
+    markdown_file: str = ""  # posts/-relative
+    markdown: str = ""
+    warc_filename: str = ""

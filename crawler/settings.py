@@ -1,0 +1,71 @@
+"""Scrapy settings for postarc.
+
+Every postarc knob is a Scrapy setting (prefixed ``POSTARC_`` or ``WARC_``), so the same
+values can come from this file, ``-s NAME=VALUE``, a Scrapyd job or the ``postarc`` CLI.
+"""
+
+BOT_NAME = "postarc"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+COMMANDS_MODULE = "crawler.commands"
+
+# Where the archive lives (warc/, indexes/, posts/, state.sqlite).
+POSTARC_ARCHIVE_DIR = "data"
+# Front matter and body form: see README "Markdown posts".
+POSTARC_DATE_FORMAT = "iso"  # iso | rfc1123
+POSTARC_BODY = "markdown"  # markdown | html
+POSTARC_IMAGES = "local"  # local | remote
+POSTARC_IMAGE_PROXY = ""  # URL prefix put before remote image URLs, e.g. a CORS proxy
+# Processes used for extraction and Markdown conversion (0 = number of cores).
+POSTARC_EXTRACT_WORKERS = 0
+
+# WARC capture (crawler.middlewares.WarcCaptureMiddleware).
+WARC_ENABLED = True
+WARC_PREFIX = "POSTARC"
+WARC_MAX_SIZE = 1_000_000_000  # rotate files at this many bytes
+
+# Identify ourselves; operators should set POSTARC_CONTACT_URL to a page about their crawl.
+POSTARC_CONTACT_URL = "https://github.com/postarc/postarc"
+USER_AGENT = f"postarc/0.1 (+{POSTARC_CONTACT_URL})"
+ROBOTSTXT_OBEY = True
+
+# Politeness and bounded failure: no request waits forever, no response fills memory.
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 8
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 50 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 10 * 1024 * 1024
+RETRY_TIMES = 2
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 4.0
+
+# Scrapy opens a telnet console and a remote-control HTTP server that run Python code; an
+# archiver has no use for either, so both stay off unless the operator turns them on.
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
+
+DOWNLOADER_MIDDLEWARES = {
+    # After every engine-side middleware (so it sees the request as sent) and before
+    # HttpCompressionMiddleware on the way back (so it sees the body as received).
+    "crawler.middlewares.WarcCaptureMiddleware": 950,
+}
+
+ITEM_PIPELINES = {
+    "pipelines.dates.DatesPipeline": 100,
+    "pipelines.dedup.DedupPipeline": 200,
+    "pipelines.extract.ExtractPipeline": 300,
+    "pipelines.images.PostImagesPipeline": 400,
+    "pipelines.markdown.MarkdownPipeline": 500,
+    "pipelines.catalogue.CataloguePipeline": 600,
+}
+# FILES_STORE is set from POSTARC_ARCHIVE_DIR when the crawl starts (see crawler.runner).
+MEDIA_ALLOW_REDIRECTS = True
+
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+FEED_EXPORT_ENCODING = "utf-8"
+LOG_LEVEL = "INFO"
+
+EXTENSIONS = {
+    "pipelines.workers.WorkerPool": 0,
+}

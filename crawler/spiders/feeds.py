@@ -1,0 +1,122 @@
+"""FeedSpider: feeds of a sources file to ``Post`` items (and article pages when asked)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import scrapy
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from archive.feeds import FeedError, parse_feed
+from crawler.items import Post
+from crawler.middlewares import CAPTURE_META
+from crawler.sources import Source, SourcesFile, load_sources
+
+
+def describe_failure(failure: Failure) -> str:
+    """A one-line reason for a failed request: HTTP status, refused, timeout…"""
+    response = getattr(failure.value, "response", None)
+    if response is not None:
+        return f"HTTP {response.status}"
+    name = type(failure.value).__name__
+    text = str(failure.value).strip()
+    return f"{name}: {text}" if text else name
+
+
+class FeedSpider(scrapy.Spider):
+    """Fetch every due source's feed and yield one ``Post`` per entry.
+
+    Arguments (``-a``): ``sources`` (path of the sources file), ``only`` (comma-separated source
+    names). The spider only yields: files are written by the pipelines and the WARC middleware.
+    """
+
+    name = "feeds"
+    sources: str
+    only: str = ""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not getattr(self, "sources", None):
+            raise ValueError("FeedSpider needs -a sources=FILE")
+        self.config: SourcesFile = load_sources(self.sources)
+
+    def selected(self) -> list[Source]:
+        names = {n for n in self.only.split(",") if n}
+        return [s for s in self.config.sources if s.enabled and (not names or s.name in names)]
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        for source in self.selected():
+            self.crawler.stats.set_value(f"postarc/source/{source.name}/status", "started")
+            yield scrapy.Request(
+                self.config.feed_url(source),
+                callback=self.parse_feed,
+                errback=self.feed_failed,
+                cb_kwargs={"source": source},
+                meta={"postarc_source": source.name, "postarc_kind": "feed"},
+                dont_filter=True,
+            )
+
+    def parse_feed(self, response: Response, source: Source) -> Iterator[Post | scrapy.Request]:
+        stats = self.crawler.stats
+        try:
+            feed = parse_feed(response.body, response.url, response.headers.get("Content-Type", b"").decode("latin-1"))
+        except FeedError as exc:
+            self.logger.error("source %s: %s: %s", source.name, response.url, exc)
+            stats.set_value(f"postarc/source/{source.name}/status", f"failed: {exc}")
+            return
+        stats.set_value(f"postarc/source/{source.name}/status", "ok")
+        fetched_at = datetime.now(timezone.utc)
+        entries = feed.entries[: source.limit] if source.limit else feed.entries
+        for entry in entries:
+            post = Post(
+                source=source.name,
+                feed_url=response.url,
+                title=entry.title,
+                guid=entry.guid,
+                link=entry.link,
+                author=entry.author or feed.title or source.name,
+                categories=list(source.categories) or ([feed.title] if feed.title else entry.tags),
+                feed_html=entry.html,
+                fetched_at=fetched_at,
+                date_raw=entry.published or entry.updated,
+                updated_raw=entry.updated,
+                timezone=source.timezone,
+                gmt_is=source.gmt_is,
+                capture=response.meta.get(CAPTURE_META),
+                images_mode=source.images,
+                image_proxy=source.image_proxy,
+            )
+            stats.inc_value(f"postarc/source/{source.name}/entries")
+            if source.follow_links and entry.link:
+                yield response.follow(
+                    entry.link,
+                    callback=self.parse_page,
+                    errback=self.page_failed,
+                    cb_kwargs={"post": post},
+                    meta={"postarc_source": source.name, "postarc_kind": "page"},
+                )
+            else:
+                yield post
+
+    def parse_page(self, response: Response, post: Post) -> Iterator[Post]:
+        post.page_url = response.url
+        post.page_html = response.text if hasattr(response, "text") else None
+        post.capture = response.meta.get(CAPTURE_META) or post.capture
+        yield post
+
+    def page_failed(self, failure: Failure) -> Iterator[Post]:
+        """A dead article link still yields the post, from the feed's HTML."""
+        post: Post = failure.request.cb_kwargs["post"]
+        post.page_error = describe_failure(failure)
+        self.logger.warning("article %s failed (%s); keeping the feed text", failure.request.url, post.page_error)
+        self.crawler.stats.inc_value(f"postarc/source/{post.source}/page_failed")
+        yield post
+
+    def feed_failed(self, failure: Failure) -> None:
+        source: Source = failure.request.cb_kwargs["source"]
+        reason = describe_failure(failure)
+        self.logger.error("source %s: feed %s failed: %s", source.name, failure.request.url, reason)
+        self.crawler.stats.set_value(f"postarc/source/{source.name}/status", f"failed: {reason}")

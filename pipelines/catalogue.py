@@ -1,0 +1,64 @@
+"""Catalogue pipeline: ties each post to its capture, in the WARC and in ``state.sqlite``."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from archive.catalogue import Catalogue, PostRow
+from crawler.items import Post
+from crawler.middlewares import WarcCaptureMiddleware
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from typing_extensions import Self
+
+
+class CataloguePipeline:
+    """Writes a ``conversion`` record (the Markdown, ``WARC-Refers-To`` its capture) and the row."""
+
+    def __init__(self, archive_dir: Path, crawler: Crawler) -> None:
+        self.archive_dir = archive_dir
+        self.crawler = crawler
+        self.catalogue: Catalogue | None = None
+        self.capture: WarcCaptureMiddleware | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(Path(crawler.settings["POSTARC_ARCHIVE_DIR"]), crawler)
+
+    def open_spider(self) -> None:
+        self.catalogue = Catalogue.of_archive(self.archive_dir)
+        # None when WARC capture is switched off (WARC_ENABLED = False).
+        self.capture = self.crawler.get_downloader_middleware(WarcCaptureMiddleware)
+
+    def close_spider(self) -> None:
+        if self.catalogue:
+            self.catalogue.close()
+
+    def process_item(self, item: Post) -> Post:
+        assert self.catalogue is not None
+        if self.capture and item.capture:
+            target = item.link or item.capture.target_uri
+            self.capture.write_conversion(target, item.capture.record_id, item.markdown.encode("utf-8"))
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self.catalogue.save_post(PostRow(
+            source=item.source,
+            guid=item.guid,
+            title=item.title,
+            path=item.path,
+            archived=now,
+            link=item.link,
+            date=item.date.strftime("%Y-%m-%dT%H:%M:%SZ") if item.date else None,
+            date_raw=item.date_raw,
+            date_source=item.date_source,
+            content_hash=item.content_hash,
+            body_source=item.body_source,
+            categories=item.categories,
+            warc_filename=item.capture.filename if item.capture else None,
+            record_id=item.capture.record_id if item.capture else None,
+            updated=now if item.is_update else None,
+        ))
+        item.markdown = ""  # written and recorded; free it
+        return item

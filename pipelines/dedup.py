@@ -1,0 +1,65 @@
+"""Dedup pipeline: decides which file a post is, and drops posts archived unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scrapy.exceptions import DropItem
+
+from archive.catalogue import Catalogue
+from archive.markdown import post_path, slugify
+from crawler.items import Post
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from typing_extensions import Self
+
+
+def content_hash(post: Post) -> str:
+    """What, when it changes, makes a post worth archiving again."""
+    h = hashlib.sha256()
+    for part in (post.title, post.link or "", post.feed_html):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+class DedupPipeline:
+    """A known post keeps its path (so an update rewrites it in place); a new one gets a slug."""
+
+    def __init__(self, archive_dir: Path, crawler: Crawler) -> None:
+        self.archive_dir = archive_dir
+        self.stats = crawler.stats
+        self.catalogue: Catalogue | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(Path(crawler.settings["POSTARC_ARCHIVE_DIR"]), crawler)
+
+    def open_spider(self) -> None:
+        self.catalogue = Catalogue.of_archive(self.archive_dir)
+
+    def close_spider(self) -> None:
+        if self.catalogue:
+            self.catalogue.close()
+
+    def process_item(self, item: Post) -> Post:
+        assert self.catalogue is not None and item.date is not None
+        item.content_hash = content_hash(item)
+        known = self.catalogue.post(item.source, item.guid)
+        if known:
+            if known.content_hash == item.content_hash and (self.archive_dir / "posts" / f"{known.path}.md").exists():
+                self.stats.inc_value(f"postarc/source/{item.source}/unchanged")
+                raise DropItem(f"unchanged: {item.guid}", log_level="DEBUG")
+            item.path, item.is_update = known.path, True
+            return item
+        slug = slugify(item.title, f"{item.source}\0{item.guid}")
+        item.path = post_path(item.date, slug)
+        # The guid-derived hash makes a clash all but impossible; step aside if one happens.
+        n = 1
+        while self.catalogue.path_taken(item.path):
+            item.path = post_path(item.date, f"{slug}-{n}")
+            n += 1
+        return item

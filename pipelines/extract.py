@@ -1,0 +1,35 @@
+"""Extract pipeline: the post's body (feed HTML or article page) and its images."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from archive.extract import choose_body
+from crawler.items import Post
+from pipelines.workers import WorkerPool
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from typing_extensions import Self
+
+
+class ExtractPipeline:
+    """Runs ``archive.extract.choose_body`` in the worker pool, off the reactor thread."""
+
+    def __init__(self, pool: WorkerPool, crawler: Crawler) -> None:
+        self.pool = pool
+        self.stats = crawler.stats
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        pool = crawler.get_extension(WorkerPool)
+        assert pool is not None, "pipelines.workers.WorkerPool must be in EXTENSIONS"
+        return cls(pool, crawler)
+
+    async def process_item(self, item: Post) -> Post:
+        base = item.link or item.feed_url
+        body = await self.pool.run(choose_body, item.feed_html, base, item.page_html, item.page_url)
+        item.body_html, item.body_source, item.image_urls = body.html, body.source, body.image_urls
+        item.page_html = None  # the page is in the WARC; don't carry it further
+        self.stats.inc_value(f"postarc/body/{body.source}")
+        return item

@@ -1,0 +1,105 @@
+"""Images pipeline: Scrapy's media pipeline, saving each image into its post's asset folder.
+
+Image requests are ordinary Scrapy requests, so the WARC middleware captures them too. Files
+are named by content hash plus the extension of their real content type, and written
+atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+from io import BytesIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scrapy import Request
+from scrapy.http.request import NO_CALLBACK
+from scrapy.pipelines.files import FilesPipeline, FSFilesStore
+
+from archive.markdown import atomic_write, inside
+from crawler.items import Post
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from scrapy.pipelines.media import FileInfoOrError, MediaPipeline
+    from typing_extensions import Self
+
+logger = logging.getLogger(__name__)
+
+# mimetypes' first guesses for these are odd (.jpe, .jfif) or missing.
+PREFERRED_EXT = {"image/jpeg": ".jpg", "image/webp": ".webp", "image/svg+xml": ".svg", "image/avif": ".avif"}
+
+
+def extension_for(content_type: str, url: str) -> str:
+    """Extension from the response's content type, else from the URL, else ``.bin``."""
+    ctype = content_type.split(";")[0].strip().lower()
+    ext = PREFERRED_EXT.get(ctype) or mimetypes.guess_extension(ctype) or ""
+    if not ext:
+        guessed = mimetypes.guess_type(url.split("?")[0])[0]
+        ext = PREFERRED_EXT.get(guessed or "") or (mimetypes.guess_extension(guessed) if guessed else "") or ".bin"
+    return ext
+
+
+class AtomicFSFilesStore(FSFilesStore):
+    """``FSFilesStore`` that never leaves half a file and never writes outside its root."""
+
+    def persist_file(self, path: str, buf: BytesIO, info: MediaPipeline.SpiderInfo,
+                     meta: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
+        atomic_write(inside(Path(self.basedir), path), buf.getvalue())
+
+
+class PostImagesPipeline(FilesPipeline):
+    """Download ``Post.image_urls``; fill ``Post.image_paths`` and ``Post.image_failures``."""
+
+    STORE_SCHEMES = {**FilesPipeline.STORE_SCHEMES, "": AtomicFSFilesStore, "file": AtomicFSFilesStore}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        cls._update_stores(crawler.settings)
+        store = Path(crawler.settings["POSTARC_ARCHIVE_DIR"]).resolve() / "posts"
+        pipe = cls(str(store), crawler=crawler)
+        pipe.default_mode = crawler.settings.get("POSTARC_IMAGES", "local")
+        return pipe
+
+    def get_media_requests(self, item: Post, info: MediaPipeline.SpiderInfo) -> list[Request]:
+        if (item.images_mode or self.default_mode) != "local":
+            return []
+        referer = item.page_url or item.link
+        headers = {"Referer": referer} if referer else {}
+        return [Request(url, headers=headers, callback=NO_CALLBACK, meta={"postarc_kind": "image"})
+                for url in item.image_urls]
+
+    def file_path(self, request: Request, response: Response | None = None,
+                  info: MediaPipeline.SpiderInfo | None = None, *, item: Post | None = None) -> str:
+        assert item is not None
+        if response is None:
+            # Asked before the download, to look for a stored copy; content-hash names can't
+            # be known yet, so this name is never found and the image is fetched.
+            return f"{item.path}/{hashlib.sha1(request.url.encode()).hexdigest()}.pending"
+        digest = hashlib.sha256(response.body).hexdigest()[:16]
+        ctype = response.headers.get("Content-Type", b"").decode("latin-1")
+        return f"{item.path}/{digest}{extension_for(ctype, request.url)}"
+
+    def item_completed(self, results: list[FileInfoOrError], item: Post,
+                       info: MediaPipeline.SpiderInfo) -> Post:
+        store = Path(self.store.basedir)
+        for url, (ok, result) in zip(item.image_urls, results):
+            if not ok:
+                item.image_failures.append(url)
+                continue
+            path = result["path"]
+            if not path.startswith(item.path + "/"):
+                # The same image in an earlier post of this run: Scrapy reuses that download.
+                # Copy it so that every post's asset folder is complete on its own.
+                own = f"{item.path}/{Path(path).name}"
+                atomic_write(inside(store, own), inside(store, path).read_bytes())
+                path = own
+            item.image_paths[url] = path
+        if item.image_failures:
+            self.crawler.stats.inc_value("postarc/images/failed", len(item.image_failures))
+            self.crawler.stats.inc_value(f"postarc/source/{item.source}/images_failed", len(item.image_failures))
+        self.crawler.stats.inc_value("postarc/images/saved", len(item.image_paths))
+        return item

@@ -1,0 +1,75 @@
+"""Markdown pipeline: front matter + body, written atomically to ``posts/<path>.md``."""
+
+from __future__ import annotations
+
+import posixpath
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archive.dates import format_date
+from archive.markdown import atomic_write, clean_text, inside, render_body, render_post
+from crawler.items import Post
+from pipelines.workers import WorkerPool
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from typing_extensions import Self
+
+
+class MarkdownPipeline:
+    """Renders the post as design.md describes and writes it; the body is built in the pool."""
+
+    def __init__(self, archive_dir: Path, pool: WorkerPool, crawler: Crawler) -> None:
+        settings = crawler.settings
+        self.posts_dir = archive_dir.resolve() / "posts"
+        self.pool = pool
+        self.stats = crawler.stats
+        self.date_format = settings.get("POSTARC_DATE_FORMAT", "iso")
+        self.body_form = settings.get("POSTARC_BODY", "markdown")
+        self.image_proxy = settings.get("POSTARC_IMAGE_PROXY", "")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        pool = crawler.get_extension(WorkerPool)
+        assert pool is not None, "pipelines.workers.WorkerPool must be in EXTENSIONS"
+        return cls(Path(crawler.settings["POSTARC_ARCHIVE_DIR"]), pool, crawler)
+
+    def image_map(self, item: Post) -> dict[str, str]:
+        """Image URL -> what the post links: the local file (relative to the .md) or the URL."""
+        proxy = item.image_proxy if item.image_proxy is not None else self.image_proxy
+        md_dir = posixpath.dirname(item.path)
+        links = {url: proxy + url for url in item.image_urls}
+        links.update({url: posixpath.relpath(path, md_dir) for url, path in item.image_paths.items()})
+        return links
+
+    def fields(self, item: Post, images: dict[str, str]) -> dict[str, Any]:
+        first = images.get(item.image_urls[0]) if item.image_urls else None
+        now = datetime.now(timezone.utc).replace(microsecond=0)
+        date: Any = item.date if self.date_format == "iso" else format_date(item.date, self.date_format)
+        return {
+            "title": clean_text(item.title) or "(untitled)",
+            "categories": [clean_text(c) for c in item.categories if clean_text(c)],
+            "headimg": first,
+            "author": clean_text(item.author),
+            "comments": False,
+            "date": date,
+            "thumbnail": first,
+            "link": item.link,
+            "guid": item.guid,
+            "source": item.feed_url,
+            "archived": now,
+            "updated": now if item.is_update else None,
+            "warc": item.capture.filename if item.capture else None,
+        }
+
+    async def process_item(self, item: Post) -> Post:
+        images = self.image_map(item)
+        body = await self.pool.run(render_body, item.body_html, self.body_form, images)
+        text = render_post(self.fields(item, images), body)
+        target = inside(self.posts_dir, item.path + ".md")
+        atomic_write(target, text.encode("utf-8"))
+        item.markdown_file = str(target.relative_to(self.posts_dir))
+        item.markdown = text
+        self.stats.inc_value(f"postarc/source/{item.source}/{'updated' if item.is_update else 'new'}")
+        return item

@@ -1,0 +1,48 @@
+"""A process pool for the CPU-heavy steps (extraction, Markdown conversion).
+
+Scrapy runs callbacks and pipelines on one reactor thread; trafilatura and markdownify hold
+the GIL for tens of milliseconds per page. Running them in worker processes lets downloads go
+on meanwhile and puts the second core to work. Registered as an extension so that every
+pipeline of a crawl shares one pool (``crawler.get_extension(WorkerPool)``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from scrapy import signals
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from typing_extensions import Self
+
+T = TypeVar("T")
+
+
+class WorkerPool:
+    def __init__(self, workers: int) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._executor: ProcessPoolExecutor | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        pool = cls(crawler.settings.getint("POSTARC_EXTRACT_WORKERS"))
+        crawler.signals.connect(pool.shutdown, signal=signals.engine_stopped)
+        return pool
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker process; ``fn`` must be a module-level function."""
+        if self._executor is None:
+            # spawn, not fork: forking a process that runs a reactor and threads is unsafe.
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
