@@ -1,0 +1,55 @@
+"""Hexo reads every post as written: front matter, dates, categories, body, local images.
+
+Uses Hexo itself (tests/hexo, installed by ``npm ci`` in .ci/run) to load the posts.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from crawler.demo.server import SiteServer
+from tests.helpers import REPO, postarc, posts_of
+
+HEXO = REPO / "tests" / "hexo"
+pytestmark = pytest.mark.skipif(
+    not (HEXO / "node_modules" / "hexo").is_dir() or shutil.which("node") is None,
+    reason="Hexo not installed: run `npm ci --prefix tests/hexo` (as .ci/run does)",
+)
+
+
+def hexo_load(posts_dir: Path, site_dir: Path) -> list[dict]:
+    """Copy ``posts_dir`` into a Hexo site's ``source/_posts`` and load it with Hexo."""
+    (site_dir / "source").mkdir(parents=True)
+    shutil.copytree(posts_dir, site_dir / "source" / "_posts")
+    (site_dir / "node_modules").symlink_to(HEXO / "node_modules")
+    shutil.copy(HEXO / "package.json", site_dir / "package.json")
+    (site_dir / "_config.yml").write_text("title: postarc\npost_asset_folder: true\ntimezone: UTC\n")
+    out = subprocess.run(["node", str(HEXO / "load_posts.js"), str(site_dir)], capture_output=True,
+                         text=True, timeout=120, cwd=site_dir)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize("options", [[], ["--body", "html", "--date-format", "rfc1123"]],
+                         ids=["markdown-iso", "seed-form"])
+def test_hexo_loads_every_post(demo_sources: Path, demo_site: SiteServer, tmp_path: Path, options: list[str]):
+    archive = tmp_path / "data"
+    run = postarc("crawl", "--sources", str(demo_sources), "--archive", str(archive), *options)
+    assert run.returncode == 0, run.stderr[-2000:]
+    ours = {Path(rel).stem: fm for rel, (fm, _body) in posts_of(archive).items()}
+    loaded = hexo_load(archive / "posts", tmp_path / "site")
+    assert len(loaded) == len(ours) == 5
+    for post in loaded:
+        fm = ours[Path(post["source"]).stem]
+        assert post["title"] == fm["title"]
+        expected = fm["date"] if isinstance(fm["date"], datetime) else datetime.strptime(
+            fm["date"], "%a, %d %b %Y %H:%M:%S GMT")
+        assert post["date"][:19] == expected.strftime("%Y-%m-%dT%H:%M:%S")
+        assert post["categories"] == fm["categories"]
+        assert post["content_length"] > 50 and post["has_images"]

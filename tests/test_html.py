@@ -1,0 +1,440 @@
+"""archive.html: cleaning, image discovery, Markdown and text blocks of post fragments."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from archive.html import Image, clean_html, find_images, text_blocks, to_html, to_markdown, unwrap_proxy
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("POSTARC_CORPUS", REPO.parent / "shared" / "corpus"))
+POSTS = sorted((CORPUS / "posts").glob("*.md"))
+FRONT_MATTER = re.compile(r"\A\s*---\n.*?\n---\n", re.DOTALL)
+PROXY = "https://cors.zfour.workers.dev/?"
+
+
+# --- helpers: Markdown back to plain text ---------------------------------------------------
+
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+_IMAGE = re.compile(r'!\[(?:\\.|[^\]\\])*\]\([^)\s]*(?:\s+"(?:\\.|[^"\\])*")?\)')
+_LINK = re.compile(r'\[((?:\\.|[^\]\\])*)\]\([^)\s]*(?:\s+"(?:\\.|[^"\\])*")?\)')
+_AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
+_QUOTE_PREFIX = re.compile(r"^\s*(?:>\s?)*")
+_TABLE_ROW = re.compile(r"^\|.*\|$")
+_TABLE_RULE = re.compile(r"^\|(?:\s*:?-+:?\s*\|)+$")
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_MD_IMAGE_URL = re.compile(r"!\[(?:\\.|[^\]\\])*\]\(([^)\s]*)")
+
+
+def _plain_inline(text: str, table_row: bool) -> str:
+    """Markup of one line outside code spans: images, links, emphasis, escapes, cell pipes."""
+    text = _IMAGE.sub(" ", text)
+    text = _LINK.sub(r"\1", text)
+    text = _AUTOLINK.sub(r"\1", text)
+    text = re.sub(r"(?<!\\)\*+", "", text)
+    if table_row:
+        text = re.sub(r"(?<!\\)\|", " ", text)
+    return _ESCAPE.sub(r"\1", text.removesuffix("\\"))
+
+
+def markdown_plain_text(markdown: str) -> str:
+    """What a reader of the rendered Markdown reads, whitespace-normalised; code kept verbatim.
+
+    Heading and list markers may stay: blocks are looked up as substrings. Quote markers go,
+    as they would split a block that spans several lines.
+    """
+    out: list[str] = []
+    fence = ""
+    for line in markdown.splitlines():
+        stripped = _QUOTE_PREFIX.sub("", line)
+        if fence:
+            if stripped.startswith(fence) and not stripped.strip("`"):
+                fence = ""
+            else:
+                out.append(line)
+            continue
+        if stripped.startswith("```"):
+            fence = stripped
+            continue
+        if _TABLE_RULE.match(stripped):
+            continue
+        parts = _CODE_SPAN.split(stripped)
+        plain = [
+            _plain_inline(part, bool(_TABLE_ROW.match(stripped))) if i % 3 == 0 else part if i % 3 == 2 else ""
+            for i, part in enumerate(parts)
+        ]
+        out.append("".join(plain))
+    return " ".join(" ".join(out).split())
+
+
+def markdown_image_urls(markdown: str) -> list[str]:
+    return _MD_IMAGE_URL.findall(markdown)
+
+
+def is_subsequence(needles: list[str], haystack: list[str]) -> bool:
+    it = iter(haystack)
+    return all(any(n == h for h in it) for n in needles)
+
+
+def post_body(path: Path) -> str:
+    return FRONT_MATTER.sub("", path.read_text(encoding="utf-8"), count=1)
+
+
+def paragraph_recall(html: str) -> tuple[int, int]:
+    """(kept, total) text blocks of ``html`` found in the plain text of its Markdown."""
+    plain = markdown_plain_text(to_markdown(html))
+    blocks = text_blocks(html)
+    return sum(block in plain for block in blocks), len(blocks)
+
+
+# --- unwrap_proxy ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("url", "origin"), [
+    (PROXY + "http://static.1sapp.com/a/b.jpeg", "http://static.1sapp.com/a/b.jpeg"),
+    (PROXY + "https://x.org/y.jpg?w=1&h=2", "https://x.org/y.jpg?w=1&h=2"),
+    ("https://img.proxy/fetch?url=https%3A%2F%2Fx.org%2Fy.png&w=640", "https://x.org/y.png"),
+    ("https://a.dev/?https%3A%2F%2Fx.org%2Fy.png", "https://x.org/y.png"),
+    (PROXY + PROXY + "http://x.org/y.gif", "http://x.org/y.gif"),
+])
+def test_unwrap_proxy_returns_origin(url: str, origin: str) -> None:
+    assert unwrap_proxy(url) == origin
+
+
+@pytest.mark.parametrize("url", [
+    "https://x.org/y.jpg",
+    "https://x.org/y.jpg?w=100&fmt=webp",
+    "https://x.org/search?q=http://y.org",
+    "/relative/y.jpg?size=2",
+    "data:image/png;base64,iVBOR?http://x.org/",
+    "",
+])
+def test_unwrap_proxy_leaves_other_urls(url: str) -> None:
+    assert unwrap_proxy(url) == url
+
+
+# --- clean_html: images ---------------------------------------------------------------------
+
+
+def only_src(html: str, base_url: str | None = None) -> str:
+    urls = re.findall(r'<img[^>]* src="([^"]*)"', clean_html(html, base_url))
+    assert len(urls) == 1, clean_html(html, base_url)
+    return urls[0]
+
+
+@pytest.mark.parametrize("attr", ["data-original", "data-src", "data-actualsrc"])
+def test_lazy_attribute_beats_placeholder_src(attr: str) -> None:
+    html = f'<img class="lazy" src="data:image/gif;base64,R0lGOD" {attr}="https://x.org/real.jpg">'
+    assert only_src(html) == "https://x.org/real.jpg"
+
+
+def test_srcset_largest_width_wins() -> None:
+    html = '<img src="s.jpg" srcset="https://x.org/m.jpg 640w, https://x.org/l.jpg 1280w, https://x.org/s.jpg 320w">'
+    assert only_src(html) == "https://x.org/l.jpg"
+
+
+def test_srcset_density_and_commas_in_urls() -> None:
+    html = '<img srcset="https://c.io/w_100,h_50/a.jpg 1x,https://c.io/w_200,h_100/a.jpg 2x">'
+    assert only_src(html) == "https://c.io/w_200,h_100/a.jpg"
+
+
+def test_picture_sources_give_largest_and_disappear() -> None:
+    html = ('<picture><source srcset="https://x.org/a.webp 800w, https://x.org/b.webp 1600w" type="image/webp">'
+            '<img src="https://x.org/small.jpg" alt="cat"></picture>')
+    cleaned = clean_html(html)
+    assert only_src(html) == "https://x.org/b.webp"
+    assert "<picture" not in cleaned and "<source" not in cleaned
+    assert 'alt="cat"' in cleaned
+
+
+def test_image_proxy_prefix_is_unwrapped() -> None:
+    html = f'<img data-original="http://zk.com/1.jpg" src="{PROXY}http://zk.com/1.jpg" referrerpolicy="no-referrer">'
+    assert only_src(html) == "http://zk.com/1.jpg"
+    assert only_src(f'<img src="{PROXY}http://zk.com/2.jpg">') == "http://zk.com/2.jpg"
+
+
+def test_relative_urls_resolved_against_base() -> None:
+    cleaned = clean_html('<p><a href="../b.html">b</a><img src="/i/c.png"></p>', "https://x.org/news/a/index.html")
+    assert 'href="https://x.org/news/b.html"' in cleaned
+    assert 'src="https://x.org/i/c.png"' in cleaned
+
+
+@pytest.mark.parametrize("pixel", [
+    '<img src="https://t.co/p.gif" width="1" height="1">',
+    '<img src="https://t.co/p.gif" width="0" height="0">',
+    '<img src="https://t.co/p.gif" height="1px">',
+    "<img>",
+])
+def test_tracking_pixels_and_sourceless_images_dropped(pixel: str) -> None:
+    cleaned = clean_html(f"<p>before{pixel}after</p>")
+    assert "<img" not in cleaned and "beforeafter" in cleaned
+
+
+def test_normal_image_with_size_kept() -> None:
+    assert only_src('<img src="https://x.org/a.png" width="10" height="10">') == "https://x.org/a.png"
+
+
+# --- clean_html: what goes -------------------------------------------------------------------
+
+
+def test_active_and_invisible_content_dropped() -> None:
+    html = ("<div onclick='x()' style='color:red' class='wrap'><script>alert(1)</script>"
+            "<style>p{color:red}</style><!-- note --><noscript>nojs</noscript>"
+            "<iframe src='https://e.com/embed'>frame text</iframe>"
+            "<form action='/s'><input name=q><button>Go</button><select><option>o</select></form>"
+            "<svg><text>icon</text></svg><p onmouseover='y()'>keep <a href='javascript:evil()'>me</a></p></div>")
+    cleaned = clean_html(html)
+    for gone in ("script", "alert", "style", "color", "note", "nojs", "iframe", "frame text", "input",
+                 "button", "Go", "option", "icon", "onclick", "onmouseover", "javascript", "class"):
+        assert gone not in cleaned, gone
+    assert "keep" in cleaned and "me</a>" in cleaned
+    assert "<div>" in cleaned  # layout divs stay, inert
+
+
+def test_cloudflare_email_span_decoded() -> None:
+    # 0x5a XOR key; decodes to "Ymkfy8FjsG2JrodK@tursulin-mobl2" (a real corpus post)
+    html = ('<a href="https://lore.kernel.org/x/">https://lore.kernel.org/x/<span class="__cf_email__" '
+            'data-cfemail="5a0337313c23621c30291d681028353e111a2e2f28292f363334773735383668">[email&#160;protected]</span>/</a>')
+    cleaned = clean_html(html)
+    assert "Ymkfy8FjsG2JrodK@tursulin-mobl2" in cleaned
+    assert "protected" not in cleaned and "cfemail" not in cleaned
+
+
+def test_cloudflare_email_link_decoded() -> None:
+    hex_email = "42" + bytes(b ^ 0x42 for b in b"me@x.org").hex()
+    html = (f'<p>Mail <a href="/cdn-cgi/l/email-protection#{hex_email}">'
+            f'<span class="__cf_email__" data-cfemail="{hex_email}">[email&#160;protected]</span></a>'
+            f' or <a href="/cdn-cgi/l/email-protection" class="__cf_email__" data-cfemail="{hex_email}">[email protected]</a></p>')
+    cleaned = clean_html(html, "https://x.org/")
+    assert cleaned.count('href="mailto:me@x.org"') == 2
+    assert cleaned.count(">me@x.org</a>") == 2
+
+
+def test_broken_cloudflare_data_left_alone() -> None:
+    assert "[email protected]" in clean_html('<span data-cfemail="zz">[email protected]</span>')
+    assert "[email protected]" in clean_html('<span data-cfemail="">[email protected]</span>')
+
+
+def test_entities_decoded_exactly_once() -> None:
+    html = "<p>&amp;lt;b&amp;gt; is a tag, &#123;x&#125; &quot;q&quot;</p>"
+    assert "&amp;lt;b&amp;gt;" in clean_html(html)
+    assert "&lt;b&gt; is a tag, {x} \"q\"" in to_markdown(html)
+    assert text_blocks(html) == ['&lt;b&gt; is a tag, {x} "q"']
+
+
+def test_unescaped_comparison_text_kept() -> None:
+    html = "<p>if a < b && c > d then</p>"
+    assert text_blocks(html) == ["if a < b && c > d then"]
+    assert "if a < b && c > d then" in to_markdown(html)
+
+
+def test_non_bmp_characters_kept() -> None:
+    html = "<p>emoji 😀🚀 and 𠮷野家</p>"
+    assert "😀🚀" in clean_html(html) and "𠮷野家" in clean_html(html)
+    assert "emoji 😀🚀 and 𠮷野家" in to_markdown(html)
+
+
+@pytest.mark.parametrize("html", ["", "   \n ", "<!-- only a comment -->", "<script>x()</script>", "\x00\x01"])
+def test_empty_input(html: str) -> None:
+    assert clean_html(html) == ""
+    assert to_markdown(html) == ""
+    assert find_images(html) == [] and text_blocks(html) == []
+
+
+def test_whole_document_gives_its_body() -> None:
+    html = "<!DOCTYPE html><html><head><title>T</title><meta charset='gbk'></head><body><p>正文</p></body></html>"
+    assert clean_html(html) == "<p>正文</p>"
+
+
+def test_leading_text_not_wrapped_in_invented_paragraph() -> None:
+    assert clean_html("loose <b>text</b>") == "loose <b>text</b>"
+
+
+def test_clean_html_is_idempotent() -> None:
+    html = f'<div><img data-src="{PROXY}http://x.org/a.jpg"><pre>a<br>b&nbsp;c</pre><p>&amp;lt; 1 < 2</p></div>'
+    once = clean_html(html, "https://x.org/")
+    assert clean_html(once, "https://x.org/") == once
+
+
+# --- find_images ---------------------------------------------------------------------------
+
+
+def test_find_images_in_order_once_with_origin_urls() -> None:
+    html = (f'<p><img src="{PROXY}http://x.org/1.jpg" alt=" one "></p>'
+            '<img data-original="/2.png" src="data:image/gif;base64,R0lG" alt="two">'
+            '<img src="https://x.org/3.gif" width="1" height="1">'
+            f'<img src="http://x.org/1.jpg" alt="again"><img src="data:image/png;base64,iVBOR" alt="inline">')
+    assert find_images(html, "https://x.org/p/") == [
+        Image(url="http://x.org/1.jpg", alt="one"),
+        Image(url="https://x.org/2.png", alt="two"),
+    ]
+
+
+def test_find_images_skips_unresolvable_relative_urls() -> None:
+    assert find_images('<img src="a.png">') == []
+    assert find_images('<img src="a.png">', "https://x.org/") == [Image("https://x.org/a.png", "")]
+
+
+# --- to_markdown ---------------------------------------------------------------------------
+
+
+def test_pre_with_br_keeps_lines_and_nbsp() -> None:
+    html = ('<pre class="prettyprint">#&nbsp;start<br>\ndocker&nbsp;run&nbsp;-p&nbsp;1:2<br>'
+            'if&nbsp;(a&nbsp;&lt;&nbsp;b)&nbsp;&amp;&amp;&nbsp;c<br>\n&nbsp;&nbsp;indented<br>\n</pre><p>after</p>')
+    assert to_markdown(html) == "```\n# start\ndocker run -p 1:2\nif (a < b) && c\n  indented\n```\n\nafter\n"
+
+
+def test_pre_code_with_newlines_and_raw_angle_brackets() -> None:
+    html = "<pre><code>piano:\n  g8 a b > c | c < b a\n  << g1/>g</code></pre>"
+    assert to_markdown(html) == "```\npiano:\n  g8 a b > c | c < b a\n  << g1/>g\n```\n"
+
+
+def test_nested_pre_gives_one_fence() -> None:
+    html = "<pre><pre>line 1\nline 2 &lt; 3</pre></pre>"
+    assert clean_html(html) == "<pre>line 1\nline 2 &lt; 3</pre>"
+    assert to_markdown(html) == "```\nline 1\nline 2 < 3\n```\n"
+
+
+def test_code_keeps_blank_lines_but_never_more_than_two() -> None:
+    html = "<ul><li>x<pre>a\n\n\nb\n\n\n\n\nc</pre></li></ul>"
+    assert to_markdown(html) == "- x\n\n  ```\n  a\n\n\n  b\n\n\n  c\n  ```\n"
+
+
+def test_code_fence_longer_than_backticks_inside() -> None:
+    assert to_markdown("<pre>```\nx\n```</pre>") == "````\n```\nx\n```\n````\n"
+
+
+def test_inline_code_emphasis_links() -> None:
+    html = '<p>Run <code>make_all</code>, <em>then</em> <strong>stop</strong>; see <a href="https://x.org/d">docs</a>.</p>'
+    assert to_markdown(html) == "Run `make_all`, *then* **stop**; see [docs](https://x.org/d).\n"
+
+
+def test_headings_are_atx() -> None:
+    assert to_markdown("<h2>Title</h2><p>x</p><h4>Sub</h4>") == "## Title\n\nx\n\n#### Sub\n"
+
+
+def test_table_to_gfm_pipes() -> None:
+    html = "<table><tr><th>Name</th><th>Value</th></tr><tr><td>a|b</td><td><b>2</b></td></tr></table>"
+    assert to_markdown(html) == "| Name | Value |\n| --- | --- |\n| a\\|b | **2** |\n"
+
+
+def test_table_without_header_row_infers_it() -> None:
+    html = "<table><tbody><tr><td>k</td><td>v</td></tr><tr><td>1</td><td>2</td></tr></tbody></table>"
+    assert to_markdown(html) == "| k | v |\n| --- | --- |\n| 1 | 2 |\n"
+
+
+def test_nested_lists() -> None:
+    html = "<ul><li>one<ul><li>one.a</li><li>one.b<ol><li>deep</li></ol></li></ul></li><li>two</li></ul>"
+    assert to_markdown(html) == "- one\n  - one.a\n  - one.b\n    1. deep\n- two\n"
+
+
+def test_blockquote() -> None:
+    html = "<blockquote><p>quoted</p><p>second</p></blockquote><p>after</p>"
+    assert to_markdown(html) == "> quoted\n>\n> second\n\nafter\n"
+
+
+def test_images_in_reading_order_through_image_map() -> None:
+    html = (f'<h3>Head <img src="{PROXY}http://x.org/h.png" alt="h"></h3><p><img src="http://x.org/a.jpg" alt="A [1]"></p>'
+            '<table><tr><td><img src="http://x.org/cell.png"></td></tr></table>'
+            '<p><a href="http://x.org/a.jpg"><img src="http://x.org/b (1).jpg" title="t"></a></p>')
+    image_map = {"http://x.org/a.jpg": "post/a.jpg", "http://x.org/cell.png": "post/cell.png"}
+    markdown = to_markdown(html, image_map=image_map)
+    assert markdown_image_urls(markdown) == ["http://x.org/h.png", "post/a.jpg", "post/cell.png", "http://x.org/b%20%281%29.jpg"]
+    assert "![A \\[1\\]](post/a.jpg)" in markdown
+    assert '[![](http://x.org/b%20%281%29.jpg "t")](http://x.org/a.jpg)' in markdown
+
+
+def test_line_breaks_and_paragraph_breaks() -> None:
+    assert to_markdown("<p>a<br>b</p>") == "a\\\nb\n"
+    assert to_markdown("<div><br>a<br>\n<br>b<br></div>") == "a\n\nb\n"
+
+
+def test_absurdly_deep_nesting_keeps_text() -> None:
+    html = "<div>a" * 1500 + "<b>end</b>"
+    assert "end" in to_markdown(html)
+    assert text_blocks(html) == ["a"] * 1499 + ["aend"]
+
+
+def test_markdown_layout_rules() -> None:
+    html = "<div>  x  </div>\n\n\n<p> </p><p></p><blockquote><p>q</p><p> </p><p>r</p></blockquote><br><br><br><p>y</p>"
+    markdown = to_markdown(html)
+    assert markdown.endswith("\n") and not markdown.endswith("\n\n")
+    assert "\n\n\n" not in markdown
+    assert all(line == line.rstrip() for line in markdown.splitlines())
+
+
+# --- text_blocks / to_html -------------------------------------------------------------------
+
+
+def test_text_blocks_follow_blocks_and_breaks() -> None:
+    html = ("<div>loose text<br>second line<p>para <b>bold</b>\n text</p><ul><li>item</li></ul>"
+            "<table><tr><td>cell</td></tr></table><pre>code\n  more</pre><style>x{}</style><h2> Title </h2></div>")
+    assert text_blocks(html) == ["loose text", "second line", "para bold text", "item", "cell", "code more", "Title"]
+
+
+def test_to_html_relinks_images() -> None:
+    html = f'<p><img data-original="http://x.org/a.jpg" src="{PROXY}http://x.org/a.jpg"><img src="http://x.org/b.jpg"></p>'
+    assert to_html(html, image_map={"http://x.org/a.jpg": "slug/a.jpg"}) == (
+        '<p><img src="slug/a.jpg"><img src="http://x.org/b.jpg"></p>')
+
+
+# --- the real corpus -----------------------------------------------------------------------
+
+corpus = pytest.mark.skipif(not POSTS, reason=f"no corpus at {CORPUS} (set POSTARC_CORPUS)")
+
+
+@corpus
+@pytest.mark.parametrize("path", POSTS, ids=lambda p: p.name)
+def test_corpus_post_markdown_keeps_text_and_images(path: Path) -> None:
+    html = post_body(path)
+    kept, total = paragraph_recall(html)
+    assert kept >= 0.99 * total, f"{kept}/{total} text blocks kept"
+    images = [image.url for image in find_images(html)]
+    assert is_subsequence(images, markdown_image_urls(to_markdown(html)))
+    cleaned = clean_html(html)
+    assert clean_html(cleaned) == cleaned
+    assert all(unwrap_proxy(url) == url for url in images)
+
+
+@corpus
+def test_corpus_overall_recall() -> None:
+    kept = total = 0
+    for path in POSTS:
+        k, t = paragraph_recall(post_body(path))
+        kept, total = kept + k, total + t
+    assert kept >= 0.99 * total
+
+
+# --- robustness ----------------------------------------------------------------------------
+
+SOUP_PIECES = [
+    "<p>", "</p>", "<div>", "</div>", "<pre>", "</pre>", "<br>", "<br/>", "<table>", "<tr>", "<td>",
+    "</td>", "<ul>", "<li>", "</ul>", "<ol start=x>", "<blockquote>", "<h2>", "</h2>", "<a href='", "'>",
+    "</a>", "<code>", "</code>", "<img src='", "<img data-src='/x.png' srcset='a.jpg 2x, , ,b 9w,'>",
+    "<picture><source srcset='http://x/y.webp 10w'>", "</picture>", "<script>", "</script>", "<style>",
+    "<!--", "-->", "<![CDATA[", "]]>", "<?xml version='1.0' encoding='latin-1'?>", "<html>", "<body>",
+    "</body>", "<span data-cfemail='", "<a href='/cdn-cgi/l/email-protection#", "http://[::1", "&amp;",
+    "&lt;", "&#0;", "&#xD800;", "&nbsp;", "&", "<", ">", "`", "```", "*", "_", "|", "\\", "\n", " ",
+    "😀", "𠮷", "\x00", "\ud800", "\ufffe", "text", "https://cors.zfour.workers.dev/?http://x/y.jpg",
+    "<img width=1 height=1 src=x>", "<iframe>", "<noscript>", "<svg>", "<math>", "<textarea>", "<select>",
+]
+soup = st.lists(st.sampled_from(SOUP_PIECES) | st.text(max_size=5), max_size=40).map("".join)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(html=st.one_of(st.text(), soup), base_url=st.sampled_from([None, "https://x.org/a/", "http://[bad", ""]))
+def test_never_raises(html: str, base_url: str | None) -> None:
+    cleaned = clean_html(html, base_url)
+    assert isinstance(cleaned, str)
+    assert all(isinstance(image, Image) for image in find_images(html, base_url))
+    assert all(block and block == block.strip() for block in text_blocks(html))
+    markdown = to_markdown(html, base_url, image_map={"http://x/y.jpg": "s/y.jpg"})
+    assert markdown == "" or (markdown.endswith("\n") and not markdown.endswith("\n\n"))
+    assert "\n\n\n\n" not in markdown
+    assert all(line == line.rstrip() for line in markdown.splitlines())
