@@ -6,17 +6,21 @@ one process, and a subprocess also proves the console script and settings work e
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.checker import Checker
 
 from archive.markdown import read_front_matter
 
 REPO = Path(__file__).resolve().parents[1]
+HEXO = REPO / "tests" / "hexo"  # Hexo itself, installed by `npm ci --prefix tests/hexo`
 
 
 @dataclass
@@ -58,3 +62,28 @@ def write_sources(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "sources.yaml"
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def warcio_check(archive: Path) -> None:
+    """Assert that every WARC file of the archive passes ``warcio check`` (digests included)."""
+    files = [str(p) for p in sorted((archive / "warc").glob("*.warc.gz"))]
+    assert files, "no WARC file written"
+    checker = Checker(type("Args", (), {"inputs": files, "verbose": False})())
+    assert checker.process_all() == 0, "warcio check failed"
+
+
+def hexo_installed() -> bool:
+    return (HEXO / "node_modules" / "hexo").is_dir() and shutil.which("node") is not None
+
+
+def hexo_load(posts_dir: Path, site_dir: Path) -> list[dict]:
+    """Copy ``posts_dir`` into a Hexo site's ``source/_posts`` and load it with Hexo's own loader."""
+    (site_dir / "source").mkdir(parents=True)
+    shutil.copytree(posts_dir, site_dir / "source" / "_posts")
+    (site_dir / "node_modules").symlink_to(HEXO / "node_modules")
+    shutil.copy(HEXO / "package.json", site_dir / "package.json")
+    (site_dir / "_config.yml").write_text("title: postarc\npost_asset_folder: true\ntimezone: UTC\n")
+    out = subprocess.run(["node", str(HEXO / "load_posts.js"), str(site_dir)], capture_output=True,
+                         text=True, timeout=120, cwd=site_dir)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)

@@ -6,21 +6,13 @@ import gzip
 from pathlib import Path
 
 import pytest
-from warcio.checker import Checker
 
 from crawler.demo.server import Resource, SiteServer
 from crawler.demo.site import build_routes, sources_yaml
-from tests.helpers import postarc, posts_of, warc_records, write_sources
+from tests.helpers import postarc, posts_of, warc_records, warcio_check, write_sources
 
 FRONT_MATTER_KEYS = {"title", "categories", "author", "comments", "date", "link", "guid", "source",
                      "archived", "warc"}
-
-
-def warcio_check(archive: Path) -> None:
-    files = [str(p) for p in sorted((archive / "warc").glob("*.warc.gz"))]
-    assert files, "no WARC file written"
-    checker = Checker(type("Args", (), {"inputs": files, "verbose": False})())
-    assert checker.process_all() == 0, "warcio check failed"
 
 
 @pytest.fixture(scope="module")

@@ -5,35 +5,16 @@ Uses Hexo itself (tests/hexo, installed by ``npm ci`` in .ci/run) to load the po
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from crawler.demo.server import SiteServer
-from tests.helpers import REPO, postarc, posts_of
+from tests.helpers import hexo_installed, hexo_load, postarc, posts_of
 
-HEXO = REPO / "tests" / "hexo"
 pytestmark = pytest.mark.skipif(
-    not (HEXO / "node_modules" / "hexo").is_dir() or shutil.which("node") is None,
-    reason="Hexo not installed: run `npm ci --prefix tests/hexo` (as .ci/run does)",
-)
-
-
-def hexo_load(posts_dir: Path, site_dir: Path) -> list[dict]:
-    """Copy ``posts_dir`` into a Hexo site's ``source/_posts`` and load it with Hexo."""
-    (site_dir / "source").mkdir(parents=True)
-    shutil.copytree(posts_dir, site_dir / "source" / "_posts")
-    (site_dir / "node_modules").symlink_to(HEXO / "node_modules")
-    shutil.copy(HEXO / "package.json", site_dir / "package.json")
-    (site_dir / "_config.yml").write_text("title: postarc\npost_asset_folder: true\ntimezone: UTC\n")
-    out = subprocess.run(["node", str(HEXO / "load_posts.js"), str(site_dir)], capture_output=True,
-                         text=True, timeout=120, cwd=site_dir)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    not hexo_installed(), reason="Hexo not installed: run `npm ci --prefix tests/hexo` (as .ci/run does)")
 
 
 @pytest.mark.parametrize("options", [[], ["--body", "html", "--date-format", "rfc1123"]],

@@ -11,7 +11,7 @@ import gzip
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 
 @dataclass
@@ -34,7 +34,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: SiteServer
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-        path = urlsplit(self.path).path
+        path = unquote(urlsplit(self.path).path)
         self.server.log.append((path, dict(self.headers.items())))
         res = self.server.routes.get(path) or self.server.routes.get(self.path)
         if res is None:
