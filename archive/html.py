@@ -43,6 +43,7 @@ _CF_EMAIL_HREF = re.compile(re.escape(_CF_EMAIL_PATH) + r"#([0-9a-f]+)", re.IGNO
 _SRCSET_URL = re.compile(r"[\s,]*(\S+)")
 _SRCSET_DESCRIPTOR = re.compile(r"([^,]*),?")
 _SIZE_DESCRIPTOR = re.compile(r"(\d+(?:\.\d+)?)[wx]", re.IGNORECASE)
+_ATTRIBUTE_NAME = re.compile(r"[^\W\d][\w.:-]*\Z")
 _LEADING_INT = re.compile(r"\s*(\d+)")
 _WHITESPACE = re.compile(r"\s+")
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
@@ -165,6 +166,7 @@ def _clean_tree(html: str, base_url: str | None) -> HtmlElement | None:
         return None
     _decode_cf_emails(body)
     _settle_images(body)
+    _drop_unnamable_attributes(body)
     _CLEANER(body)
     if base_url:
         body.make_links_absolute(base_url, resolve_base_href=False, handle_failures="ignore")
@@ -196,6 +198,15 @@ def _parse_body(html: str) -> HtmlElement | None:
 def _inner_html(el: HtmlElement) -> str:
     children = "".join(lxml.html.tostring(child, encoding="unicode") for child in el)
     return (html_lib.escape(el.text or "", quote=False) + children).strip()
+
+
+def _drop_unnamable_attributes(root: HtmlElement) -> None:
+    """libxml2 accepts attribute names such as '0' or '{' that lxml then refuses to delete."""
+    for el in root.iter(etree.Element):
+        if not all(_ATTRIBUTE_NAME.match(name) for name in el.attrib):
+            named = {name: value for name, value in el.attrib.items() if _ATTRIBUTE_NAME.match(name)}
+            el.attrib.clear()
+            el.attrib.update(named)
 
 
 def _decode_cf_emails(root: HtmlElement) -> None:
@@ -327,7 +338,7 @@ def _mapped(url: str, image_map: Mapping[str, str] | None) -> str:
 
 class _PostConverter(MarkdownConverter):
     """markdownify, plus: images everywhere and relinked, safe code fences, pipes in cells,
-    and ``<br>`` that only ends a paragraph turned into a paragraph break."""
+    and paragraph breaks for the ``<br>``s that feeds use between paragraphs."""
 
     def __init__(self, image_map: Mapping[str, str]) -> None:
         super().__init__(heading_style=ATX, bullets="-", newline_style=BACKSLASH, table_infer_header=True)
@@ -341,7 +352,7 @@ class _PostConverter(MarkdownConverter):
         return f'![{alt}]({url} "{title}")' if title else f"![{alt}]({url})"
 
     def convert_br(self, el: Tag, text: str, parent_tags: set[str]) -> str:
-        if "_inline" not in parent_tags and _is_redundant_break(el):
+        if "_inline" not in parent_tags and _is_paragraph_break(el):
             return "\n\n"
         return super().convert_br(el, text, parent_tags)
 
@@ -362,8 +373,11 @@ class _PostConverter(MarkdownConverter):
         return super().convert_th(el, _UNESCAPED_PIPE.sub(r"\\|", text), parent_tags)
 
 
-def _is_redundant_break(br: Tag) -> bool:
-    """A <br> next to another <br>, a block, or the edge of its parent separates paragraphs."""
+def _is_paragraph_break(br: Tag) -> bool:
+    """In a block, a <br> beside another <br> or a block, or at the block's edge, separates
+    paragraphs (feeds write '<br><br>' for them); inside inline markup it stays a line break."""
+    if br.parent is not None and br.parent.name not in BLOCK_TAGS:
+        return False
     neighbours = (_content_sibling(br, "previous_sibling"), _content_sibling(br, "next_sibling"))
     return any(n is None or (isinstance(n, Tag) and (n.name == "br" or n.name in BLOCK_TAGS)) for n in neighbours)
 

@@ -51,7 +51,7 @@ def markdown_plain_text(markdown: str) -> str:
     """
     out: list[str] = []
     fence = ""
-    for line in markdown.splitlines():
+    for line in markdown.split("\n"):
         stripped = _QUOTE_PREFIX.sub("", line)
         if fence:
             if stripped.startswith(fence) and not stripped.strip("`"):
@@ -78,6 +78,7 @@ def markdown_image_urls(markdown: str) -> list[str]:
 
 
 def is_subsequence(needles: list[str], haystack: list[str]) -> bool:
+    """All needles occur in haystack in this order (haystack may hold more, e.g. repeats)."""
     it = iter(haystack)
     return all(any(n == h for h in it) for n in needles)
 
@@ -247,6 +248,10 @@ def test_empty_input(html: str) -> None:
     assert find_images(html) == [] and text_blocks(html) == []
 
 
+def test_attribute_names_lxml_cannot_handle() -> None:
+    assert clean_html("<a 0='' 1a=2 {x=3 href='/p'>t</a>", "https://x.org/") == '<a href="https://x.org/p">t</a>'
+
+
 def test_whole_document_gives_its_body() -> None:
     html = "<!DOCTYPE html><html><head><title>T</title><meta charset='gbk'></head><body><p>正文</p></body></html>"
     assert clean_html(html) == "<p>正文</p>"
@@ -353,6 +358,7 @@ def test_images_in_reading_order_through_image_map() -> None:
 def test_line_breaks_and_paragraph_breaks() -> None:
     assert to_markdown("<p>a<br>b</p>") == "a\\\nb\n"
     assert to_markdown("<div><br>a<br>\n<br>b<br></div>") == "a\n\nb\n"
+    assert to_markdown("<p><b>a<br><br>b</b> c<br><h3>h</h3></p>") == "**a\\\n\\\nb** c\n\n### h\n"
 
 
 def test_absurdly_deep_nesting_keeps_text() -> None:
@@ -366,7 +372,7 @@ def test_markdown_layout_rules() -> None:
     markdown = to_markdown(html)
     assert markdown.endswith("\n") and not markdown.endswith("\n\n")
     assert "\n\n\n" not in markdown
-    assert all(line == line.rstrip() for line in markdown.splitlines())
+    assert all(line == line.rstrip() for line in markdown.split("\n"))
 
 
 # --- text_blocks / to_html -------------------------------------------------------------------
@@ -402,15 +408,6 @@ def test_corpus_post_markdown_keeps_text_and_images(path: Path) -> None:
     assert all(unwrap_proxy(url) == url for url in images)
 
 
-@corpus
-def test_corpus_overall_recall() -> None:
-    kept = total = 0
-    for path in POSTS:
-        k, t = paragraph_recall(post_body(path))
-        kept, total = kept + k, total + t
-    assert kept >= 0.99 * total
-
-
 # --- robustness ----------------------------------------------------------------------------
 
 SOUP_PIECES = [
@@ -424,7 +421,10 @@ SOUP_PIECES = [
     "😀", "𠮷", "\x00", "\ud800", "\ufffe", "text", "https://cors.zfour.workers.dev/?http://x/y.jpg",
     "<img width=1 height=1 src=x>", "<iframe>", "<noscript>", "<svg>", "<math>", "<textarea>", "<select>",
 ]
-soup = st.lists(st.sampled_from(SOUP_PIECES) | st.text(max_size=5), max_size=40).map("".join)
+TAG_NAMES = ["p", "a", "img", "pre", "td", "span", "picture", "source", "li", "x-y", "br"]
+tags_with_odd_attributes = st.builds(
+    "<{} {}='{}'>".format, st.sampled_from(TAG_NAMES), st.text(max_size=4), st.text(max_size=6))
+soup = st.lists(st.sampled_from(SOUP_PIECES) | tags_with_odd_attributes | st.text(max_size=5), max_size=40).map("".join)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -437,4 +437,4 @@ def test_never_raises(html: str, base_url: str | None) -> None:
     markdown = to_markdown(html, base_url, image_map={"http://x/y.jpg": "s/y.jpg"})
     assert markdown == "" or (markdown.endswith("\n") and not markdown.endswith("\n\n"))
     assert "\n\n\n\n" not in markdown
-    assert all(line == line.rstrip() for line in markdown.splitlines())
+    assert all(line == line.rstrip() for line in markdown.split("\n"))
