@@ -10,7 +10,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from archive.html import Image, clean_html, find_images, text_blocks, to_html, to_markdown, unwrap_proxy
+from archive.html import (
+    Image,
+    clean_html,
+    find_images,
+    text_blocks,
+    to_html,
+    to_markdown,
+    unwrap_proxy,
+)
+from bench.measure import markdown_image_urls, markdown_plain_text
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("POSTARC_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -19,62 +28,7 @@ FRONT_MATTER = re.compile(r"\A\s*---\n.*?\n---\n", re.DOTALL)
 PROXY = "https://cors.zfour.workers.dev/?"
 
 
-# --- helpers: Markdown back to plain text ---------------------------------------------------
-
-_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
-_IMAGE = re.compile(r'!\[(?:\\.|[^\]\\])*\]\([^)\s]*(?:\s+"(?:\\.|[^"\\])*")?\)')
-_LINK = re.compile(r'\[((?:\\.|[^\]\\])*)\]\([^)\s]*(?:\s+"(?:\\.|[^"\\])*")?\)')
-_AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
-_QUOTE_PREFIX = re.compile(r"^\s*(?:>\s?)*")
-_TABLE_ROW = re.compile(r"^\|.*\|$")
-_TABLE_RULE = re.compile(r"^\|(?:\s*:?-+:?\s*\|)+$")
-_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
-_MD_IMAGE_URL = re.compile(r"!\[(?:\\.|[^\]\\])*\]\(([^)\s]*)")
-
-
-def _plain_inline(text: str, table_row: bool) -> str:
-    """Markup of one line outside code spans: images, links, emphasis, escapes, cell pipes."""
-    text = _IMAGE.sub(" ", text)
-    text = _LINK.sub(r"\1", text)
-    text = _AUTOLINK.sub(r"\1", text)
-    text = re.sub(r"(?<!\\)\*+", "", text)
-    if table_row:
-        text = re.sub(r"(?<!\\)\|", " ", text)
-    return _ESCAPE.sub(r"\1", text.removesuffix("\\"))
-
-
-def markdown_plain_text(markdown: str) -> str:
-    """What a reader of the rendered Markdown reads, whitespace-normalised; code kept verbatim.
-
-    Heading and list markers may stay: blocks are looked up as substrings. Quote markers go,
-    as they would split a block that spans several lines.
-    """
-    out: list[str] = []
-    fence = ""
-    for line in markdown.split("\n"):
-        stripped = _QUOTE_PREFIX.sub("", line)
-        if fence:
-            if stripped.startswith(fence) and not stripped.strip("`"):
-                fence = ""
-            else:
-                out.append(line)
-            continue
-        if stripped.startswith("```"):
-            fence = stripped
-            continue
-        if _TABLE_RULE.match(stripped):
-            continue
-        parts = _CODE_SPAN.split(stripped)
-        plain = [
-            _plain_inline(part, bool(_TABLE_ROW.match(stripped))) if i % 3 == 0 else part if i % 3 == 2 else ""
-            for i, part in enumerate(parts)
-        ]
-        out.append("".join(plain))
-    return " ".join(" ".join(out).split())
-
-
-def markdown_image_urls(markdown: str) -> list[str]:
-    return _MD_IMAGE_URL.findall(markdown)
+# --- helpers ------------------------------------------------------------------------------
 
 
 def is_subsequence(needles: list[str], haystack: list[str]) -> bool:
