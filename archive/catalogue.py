@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,6 +142,17 @@ class Catalogue:
         self.db.execute(
             "INSERT OR IGNORE INTO payloads VALUES (?, ?, ?, ?, ?)", (digest, uri, date, filename, record_id)
         )
+
+    def payloads(self) -> Iterator[dict[str, str]]:
+        for row in self.db.execute("SELECT * FROM payloads ORDER BY filename"):
+            yield dict(row)
+
+    def forget_payloads(self, filename: str, keep: Collection[str]) -> int:
+        """Drop the digests of ``filename`` whose record is not among ``keep`` (cut by a repair)."""
+        rows = self.db.execute("SELECT digest, record_id FROM payloads WHERE filename=?", (filename,)).fetchall()
+        gone = [(row["digest"],) for row in rows if row["record_id"] not in keep]
+        self.db.executemany("DELETE FROM payloads WHERE digest=?", gone)
+        return len(gone)
 
 
 def _post_row(row: sqlite3.Row) -> PostRow:

@@ -3,30 +3,48 @@
 One ``WarcFiles`` object owns the files of one process: it names them as design.md says
 (``<PREFIX>-<timestamp>-<serial>-<host>-<pid>.warc.gz``), writes them as ``*.open`` and
 renames them when closed, starts each with a ``warcinfo`` record and rotates at a size limit.
-Every record is its own gzip member, flushed as soon as it is written, so a killed process
-loses at most the record it was writing.
+Every record is its own gzip member, flushed to the OS as soon as it is written, so a killed
+process loses at most the record it was writing; ``repair_open_files`` cuts that record off
+and closes what a killed process left behind.
 """
 
 from __future__ import annotations
 
+import fcntl
+import logging
 import os
 import socket
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from io import BufferedWriter, BytesIO
 from pathlib import Path
+from typing import BinaryIO
 
+from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import datetime_to_iso_date
+from warcio.utils import Digester
 from warcio.warcwriter import WARCWriter
 
+logger = logging.getLogger(__name__)
+
 OPEN_SUFFIX = ".open"
-HOP_BY_HOP = {"transfer-encoding"}
+WARC_SUFFIX = ".warc.gz"
+#: Framing the HTTP client already undid: the stored body is de-chunked, so this header
+#: would make replay tools de-chunk it a second time.
+TRANSFER_FRAMING = "transfer-encoding"
 
 
 @dataclass
 class HttpExchange:
-    """One HTTP request and the response to it, as they crossed the wire."""
+    """One HTTP request and the response to it, as they crossed the wire.
+
+    ``body`` is the payload after transfer decoding (de-chunked) and before content decoding
+    (still gzip/deflate/br as the server sent it). ``request_target`` is the request line's
+    target as sent (defaults to the URL's path and query).
+    """
 
     url: str
     method: str
@@ -36,10 +54,11 @@ class HttpExchange:
     response_headers: list[tuple[str, str]]
     body: bytes
     request_body: bytes = b""
+    request_target: str | None = None
+    request_protocol: str = "HTTP/1.1"
     protocol: str = "HTTP/1.1"
     ip_address: str | None = None
     date: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
-    dechunked: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,30 +71,60 @@ class Written:
     record_id: str
     target_uri: str
     date: str
+    payload_digest: str = ""
+
+
+@dataclass(frozen=True)
+class Original:
+    """The record that first archived a payload: what a ``revisit`` record points at."""
+
+    record_id: str
+    target_uri: str
+    date: str
+
+
+@dataclass(frozen=True)
+class Repaired:
+    """A leftover ``*.open`` file made whole: its final name, what was kept and cut."""
+
+    filename: str
+    records: int
+    bytes_cut: int
+    record_ids: frozenset[str]
+
+
+def payload_digest(body: bytes) -> str:
+    """The ``WARC-Payload-Digest`` warcio writes for this payload (``sha1:`` base32)."""
+    digester = Digester("sha1")
+    digester.update(body)
+    return str(digester)
 
 
 def request_line_target(url: str) -> str:
     """The request-target of an origin-form request line: path plus query."""
     scheme_sep = url.find("//")
     slash = url.find("/", scheme_sep + 2 if scheme_sep >= 0 else 0)
-    return url[slash:] if slash >= 0 else "/"
+    target = url[slash:] if slash >= 0 else "/"
+    return target.split("#", 1)[0]
 
 
-def response_headers_for_warc(
-    headers: list[tuple[str, str]], dechunked: bool
-) -> list[tuple[str, str]]:
-    """Headers to store: all of them, in order, except a stale ``Transfer-Encoding``.
+def response_headers_for_warc(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Headers to store: all of them, in wire order, except the stale ``Transfer-Encoding``."""
+    return [(k, v) for k, v in headers if k.lower() != TRANSFER_FRAMING]
 
-    The HTTP client hands us a de-chunked body; keeping ``Transfer-Encoding: chunked`` would
-    make replay tools try to de-chunk it again.
-    """
-    if not dechunked:
-        return list(headers)
-    return [(k, v) for k, v in headers if k.lower() not in HOP_BY_HOP]
+
+def warc_date(date: datetime) -> str:
+    return datetime_to_iso_date(date.astimezone(timezone.utc).replace(tzinfo=None), use_micros=True)
 
 
 class WarcFiles:
-    """Rotating, crash-tolerant WARC output for one process."""
+    """Rotating, crash-tolerant WARC output for one process.
+
+    The open file is held with an exclusive ``flock`` so that ``repair_open_files`` in another
+    process can tell a live file from one a killed run left behind. ``fsync_records`` makes
+    every record durable against power loss too (a killed *process* loses nothing flushed
+    either way); files are always fsynced when closed.
+    """
 
     def __init__(
         self,
@@ -84,12 +133,14 @@ class WarcFiles:
         max_size: int = 1_000_000_000,
         software: str = "postarc",
         info: dict[str, str] | None = None,
+        fsync_records: bool = False,
     ) -> None:
         self.directory = Path(directory)
         self.prefix = prefix
         self.max_size = max_size
         self.software = software
         self.info = info or {}
+        self.fsync_records = fsync_records
         self.host = socket.gethostname().replace("-", "_") or "host"
         self.pid = os.getpid()
         self._serial = 0
@@ -109,12 +160,13 @@ class WarcFiles:
         self.directory.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
         while True:
-            name = f"{self.prefix}-{stamp}-{self._serial:05d}-{self.host}-{self.pid}.warc.gz"
+            name = f"{self.prefix}-{stamp}-{self._serial:05d}-{self.host}-{self.pid}{WARC_SUFFIX}"
             self._serial += 1
             path = self.directory / (name + OPEN_SUFFIX)
             if not path.exists() and not (self.directory / name).exists():
                 break
         self._file = open(path, "xb")
+        fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
         self._writer = WARCWriter(self._file, gzip=True, warc_version="1.1")
         self._name = name
         info = {"software": self.software, "format": "WARC File Format 1.1",
@@ -130,9 +182,9 @@ class WarcFiles:
             return
         self._file.flush()
         os.fsync(self._file.fileno())
-        self._file.close()
-        final = self.directory / self._name
-        os.replace(self.directory / (self._name + OPEN_SUFFIX), final)
+        os.replace(self.directory / (self._name + OPEN_SUFFIX), self.directory / self._name)
+        self._file.close()  # after the rename: the lock covers it
+        _fsync_dir(self.directory)
         self.files_closed.append(self._name)
         self._file = None
         self._writer = None
@@ -150,6 +202,8 @@ class WarcFiles:
         offset = self._file.tell()
         self._writer.write_record(record)
         self._file.flush()
+        if self.fsync_records:
+            os.fsync(self._file.fileno())
         h = record.rec_headers
         return Written(
             filename=self._name,
@@ -158,29 +212,37 @@ class WarcFiles:
             record_id=h.get_header("WARC-Record-ID"),
             target_uri=h.get_header("WARC-Target-URI") or "",
             date=h.get_header("WARC-Date"),
+            payload_digest=h.get_header("WARC-Payload-Digest") or "",
         )
 
     # -- records ---------------------------------------------------------------------
 
     def _base_headers(self, date: datetime) -> dict[str, str]:
-        return {
-            "WARC-Date": datetime_to_iso_date(date.astimezone(timezone.utc).replace(tzinfo=None), use_micros=True),
-            "WARC-Warcinfo-ID": self._warcinfo_id,
-        }
+        return {"WARC-Date": warc_date(date), "WARC-Warcinfo-ID": self._warcinfo_id}
 
-    def write_exchange(self, ex: HttpExchange) -> tuple[Written, Written]:
-        """Write the ``response`` record and its ``request`` record; returns both locations."""
+    def write_exchange(self, ex: HttpExchange, original: Original | None = None) -> tuple[Written, Written]:
+        """Write the ``response`` record and its ``request`` record; returns both locations.
+
+        With ``original`` (the first capture of an identical payload) the response is written as
+        a ``revisit`` record: the HTTP headers are kept, the body is not.
+        """
         writer = self._ensure_open()
-        status_line = f"{ex.status} {ex.reason}".strip()
-        http = StatusAndHeaders(status_line, response_headers_for_warc(ex.response_headers, ex.dechunked),
+        http = StatusAndHeaders(f"{ex.status} {ex.reason}".rstrip(), response_headers_for_warc(ex.response_headers),
                                 protocol=ex.protocol)
         headers = self._base_headers(ex.date)
         if ex.ip_address:
             headers["WARC-IP-Address"] = ex.ip_address
-        response = writer.create_warc_record(
-            ex.url, "response", payload=BytesIO(ex.body), length=len(ex.body),
-            warc_headers_dict=headers, http_headers=http)
-        req_http = StatusAndHeaders(f"{ex.method} {request_line_target(ex.url)} {ex.protocol}",
+        if original is None:
+            response = writer.create_warc_record(
+                ex.url, "response", payload=BytesIO(ex.body), length=len(ex.body),
+                warc_headers_dict=headers, http_headers=http)
+        else:
+            headers["WARC-Refers-To"] = original.record_id
+            response = writer.create_revisit_record(
+                ex.url, payload_digest(ex.body), original.target_uri, original.date,
+                http_headers=http, warc_headers_dict=headers)
+        target = ex.request_target or request_line_target(ex.url)
+        req_http = StatusAndHeaders(f"{ex.method} {target} {ex.request_protocol}",
                                     ex.request_headers, is_http_request=True)
         req_headers = self._base_headers(ex.date)
         req_headers["WARC-Concurrent-To"] = response.rec_headers.get_header("WARC-Record-ID")
@@ -203,3 +265,96 @@ class WarcFiles:
             warc_content_type=content_type, warc_headers_dict=headers)
         return self._write(record)
 
+
+# -- repair ----------------------------------------------------------------------------
+
+
+def complete_members_end(stream: BinaryIO, chunk_size: int = 1 << 20) -> int:
+    """Bytes from the start of ``stream`` up to the end of its last complete gzip member.
+
+    Hand-written on zlib because warcio's reader raises on a truncated member instead of
+    saying where the last good one ended; this stops at the first incomplete or corrupt one.
+    """
+    end = pos = 0
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    while chunk := stream.read(chunk_size):
+        data = chunk
+        while data:
+            try:
+                inflater.decompress(data)
+            except zlib.error:
+                return end
+            if not inflater.eof:
+                pos += len(data)
+                break
+            pos += len(data) - len(inflater.unused_data)
+            end = pos
+            data = inflater.unused_data
+            inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    return end
+
+
+def _record_ids(path: Path, length: int) -> Iterator[str]:
+    with path.open("rb") as f:
+        for record in ArchiveIterator(_Limited(f, length)):
+            yield record.rec_headers.get_header("WARC-Record-ID")
+
+
+class _Limited:
+    """A read-only view of the first ``length`` bytes of a file."""
+
+    def __init__(self, f: BinaryIO, length: int) -> None:
+        self.f, self.left = f, length
+
+    def read(self, size: int = -1) -> bytes:
+        size = self.left if size < 0 else min(size, self.left)
+        data = self.f.read(size)
+        self.left -= len(data)
+        return data
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def repair_open_files(directory: str | os.PathLike[str]) -> list[Repaired]:
+    """Close the ``*.open`` files that killed runs left in ``directory``.
+
+    A file still locked by a live writer is left alone. Otherwise its truncated last record
+    (if any) is cut off, the rest fsynced and the file renamed to its final name; a file with
+    no complete record at all is removed.
+    """
+    repaired = []
+    for path in sorted(Path(directory).glob(f"*{WARC_SUFFIX}{OPEN_SUFFIX}")):
+        try:
+            f = path.open("r+b")
+        except FileNotFoundError:  # closed and renamed by its writer meanwhile
+            continue
+        with f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                logger.info("%s is being written by a running process; left alone", path.name)
+                continue
+            if not path.exists():  # closed by its writer while we waited for the lock
+                continue
+            size = os.fstat(f.fileno()).st_size
+            end = complete_members_end(f)
+            final = path.with_name(path.name[: -len(OPEN_SUFFIX)])
+            if end == 0:
+                path.unlink()
+                logger.warning("%s held no complete record; removed", path.name)
+                continue
+            f.truncate(end)
+            f.flush()
+            os.fsync(f.fileno())
+            ids = frozenset(_record_ids(path, end))
+            os.replace(path, final)
+        _fsync_dir(final.parent)
+        logger.warning("repaired %s: kept %d records, cut %d bytes", final.name, len(ids), size - end)
+        repaired.append(Repaired(final.name, len(ids), size - end, ids))
+    return repaired

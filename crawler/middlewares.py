@@ -13,7 +13,10 @@ from scrapy import Request, signals
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
-from archive.warc import HttpExchange, WarcFiles, Written
+from archive.catalogue import Catalogue
+from archive.cdxj import update_index
+from archive.warc import HttpExchange, Original, WarcFiles, Written, payload_digest, repair_open_files
+from crawler.handlers import WIRE_META, WireHead
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -42,73 +45,129 @@ def _reason(status: int) -> str:
         return ""
 
 
-def exchange_from(request: Request, response: Response) -> HttpExchange:
+def exchange_from(request: Request, response: Response, wire: WireHead | None) -> HttpExchange:
     """The wire view of a Scrapy request/response pair.
 
-    Runs next to the downloader, so the headers are those Scrapy sent (plus the ``Host`` the
-    HTTP client adds) and the body is still content-encoded.
+    With a ``WireHead`` (left by ``crawler.handlers.WireHTTP11DownloadHandler``) the heads are
+    exactly what crossed the connection; without one they are rebuilt from Scrapy's view (the
+    headers Scrapy sent plus ``Host``, the standard reason phrase). Either way the body is the
+    one received, still content-encoded: this middleware runs next to the downloader.
     """
-    req_headers = [("Host", urlsplit(request.url).netloc)]
-    req_headers += [(k, v) for k, v in _header_pairs(request.headers) if k.lower() != "host"]
-    resp_headers = _header_pairs(response.headers)
-    chunked = any(k.lower() == "transfer-encoding" and "chunked" in v.lower() for k, v in resp_headers)
-    return HttpExchange(
+    exchange = HttpExchange(
         url=request.url,
         method=request.method,
-        request_headers=req_headers,
+        request_headers=[],
         request_body=request.body,
         status=response.status,
-        reason=_reason(response.status),
-        response_headers=resp_headers,
+        reason="",
+        response_headers=[],
         body=response.body,
         protocol=response.protocol or "HTTP/1.1",
         ip_address=str(response.ip_address) if response.ip_address else None,
         date=datetime.now(timezone.utc),
-        dechunked=chunked,
     )
+    if wire is not None:
+        exchange.request_headers = wire.request_headers
+        exchange.request_target = wire.request_target
+        exchange.request_protocol = wire.request_protocol
+        exchange.protocol = wire.protocol
+        exchange.reason = wire.reason
+        exchange.response_headers = wire.response_headers
+    else:
+        exchange.request_headers = [("Host", urlsplit(request.url).netloc)] + [
+            (k, v) for k, v in _header_pairs(request.headers) if k.lower() != "host"]
+        exchange.reason = _reason(response.status)
+        exchange.response_headers = _header_pairs(response.headers)
+    return exchange
 
 
 class WarcCaptureMiddleware:
-    """Write a ``request`` and a ``response`` record for every response received.
+    """Write a ``request`` and a ``response`` (or ``revisit``) record for every response.
 
     Sits closest to the downloader (after every engine-side middleware, before
     ``HttpCompressionMiddleware`` on the way back), so what it stores is what crossed the wire.
     Feeds, pages, images and robots.txt all come through here.
+
+    - On ``spider_opened`` it repairs ``*.open`` files that killed runs left behind.
+    - A payload whose digest the catalogue already holds (this run or an earlier one) becomes
+      a ``revisit`` record citing the first capture; payloads under ``WARC_REVISIT_MIN_SIZE``
+      bytes are always stored whole (a revisit would be no smaller, and an empty body is not
+      worth pointing at).
+    - On ``engine_stopped`` (after every pipeline, including the catalogue's conversion
+      records, has finished) it closes its files and merges them into ``indexes/index.cdxj``:
+      the writer that closes the files is the one component that knows they are complete.
     """
 
-    def __init__(self, files: WarcFiles, crawler: Crawler) -> None:
+    def __init__(self, files: WarcFiles, archive_dir: Path, crawler: Crawler, revisit_min_size: int) -> None:
         self.files = files
+        self.archive_dir = archive_dir
         self.stats = crawler.stats
+        self.revisit_min_size = revisit_min_size
+        self.catalogue: Catalogue | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
         if not settings.getbool("WARC_ENABLED"):
             raise NotConfigured("WARC_ENABLED is off")
+        archive_dir = Path(settings["POSTARC_ARCHIVE_DIR"])
         files = WarcFiles(
-            Path(settings["POSTARC_ARCHIVE_DIR"]) / "warc",
+            archive_dir / "warc",
             prefix=settings.get("WARC_PREFIX", "POSTARC"),
             max_size=settings.getint("WARC_MAX_SIZE"),
             software=settings.get("USER_AGENT", "postarc"),
             info={"operator-contact": settings.get("POSTARC_CONTACT_URL", "")},
+            fsync_records=settings.getbool("WARC_FSYNC_RECORDS"),
         )
-        mw = cls(files, crawler)
+        mw = cls(files, archive_dir, crawler, settings.getint("WARC_REVISIT_MIN_SIZE"))
+        crawler.signals.connect(mw.open, signal=signals.spider_opened)
         crawler.signals.connect(mw.close, signal=signals.engine_stopped)
         return mw
 
+    def open(self) -> None:
+        self.catalogue = Catalogue.of_archive(self.archive_dir)
+        if (self.archive_dir / "warc").is_dir():
+            for repaired in repair_open_files(self.archive_dir / "warc"):
+                self.catalogue.forget_payloads(repaired.filename, repaired.record_ids)
+                self.stats.inc_value("postarc/warc/repaired_files")
+
+    def _original(self, body: bytes) -> tuple[str, Original | None]:
+        if len(body) < self.revisit_min_size or self.catalogue is None:
+            return "", None
+        digest = payload_digest(body)
+        row = self.catalogue.payload(digest)
+        return digest, Original(row["record_id"], row["uri"], row["date"]) if row else None
+
     def process_response(self, request: Request, response: Response) -> Response:
-        written, _ = self.files.write_exchange(exchange_from(request, response))
+        exchange = exchange_from(request, response, request.meta.pop(WIRE_META, None))
+        digest, original = self._original(response.body)
+        written, req_written = self.files.write_exchange(exchange, original)
+        if original is not None:
+            self.stats.inc_value("postarc/warc/revisits")
+        elif digest and self.catalogue is not None:
+            self.catalogue.save_payload(digest, written.target_uri, written.date, written.filename,
+                                        written.record_id)
         request.meta[CAPTURE_META] = written
         self.stats.inc_value("postarc/warc/records", 2)
+        self.stats.inc_value("postarc/warc/bytes", written.length + req_written.length)
         self.stats.inc_value("postarc/warc/payload_bytes", len(response.body))
         return response
 
-    def write_conversion(self, target_uri: str, refers_to: str, content: bytes) -> Written:
-        """Record a derived document (a post's Markdown) next to its capture."""
+    def write_conversion(self, target_uri: str, refers_to: str, content: bytes,
+                         extra: dict[str, str] | None = None) -> Written:
+        """Record a derived document (a post's Markdown) next to its capture; ``extra``: more named fields."""
         self.stats.inc_value("postarc/warc/records")
-        return self.files.write_conversion(target_uri, refers_to, content)
+        written = self.files.write_conversion(target_uri, refers_to, content, extra=extra)
+        self.stats.inc_value("postarc/warc/bytes", written.length)
+        return written
 
     def close(self) -> None:
         self.files.close()
         for name in self.files.files_closed:
             logger.info("WARC file closed: %s", name)
+        if self.files.files_closed or self.stats.get_value("postarc/warc/repaired_files"):
+            update = update_index(self.archive_dir)
+            logger.info("index: %d files, %d lines added (%d in all)", len(update.files), update.lines,
+                        update.total)
+        if self.catalogue is not None:
+            self.catalogue.close()

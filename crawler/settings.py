@@ -23,6 +23,15 @@ POSTARC_EXTRACT_WORKERS = 0
 WARC_ENABLED = True
 WARC_PREFIX = "POSTARC"
 WARC_MAX_SIZE = 1_000_000_000  # rotate files at this many bytes
+# A payload already archived is written as a revisit record, unless shorter than this.
+WARC_REVISIT_MIN_SIZE = 256
+# fsync every record (survives power loss; a killed process loses nothing flushed either way).
+WARC_FSYNC_RECORDS = False
+# Records exactly as sent and received (reason phrase, header case and order): see crawler/handlers.py.
+DOWNLOAD_HANDLERS = {
+    "http": "crawler.handlers.WireHTTP11DownloadHandler",
+    "https": "crawler.handlers.WireHTTP11DownloadHandler",
+}
 
 # Identify ourselves; operators should set POSTARC_CONTACT_URL to a page about their crawl.
 POSTARC_CONTACT_URL = "https://github.com/postarc/postarc"

@@ -1,0 +1,105 @@
+"""``DIR/indexes/index.cdxj``: the pywb-compatible CDXJ index of every WARC file in ``DIR/warc``.
+
+Lines come from cdxj-indexer (``<surt> <timestamp> {"url", "mime", "status", "digest",
+"length", "offset", "filename"}``), sorted as pywb's binary search needs. The index grows by
+merging: only WARC files not yet indexed are read, their sorted lines are merged with the
+existing (sorted) index into a new file that replaces the old one atomically. Which files are
+in the index is kept beside it in ``indexed.txt``; delete both to rebuild from scratch.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import heapq
+import io
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cdxj_indexer.main import CDXJIndexer
+
+INDEX_NAME = "index.cdxj"
+INDEXED_NAME = "indexed.txt"
+
+
+@dataclass(frozen=True)
+class IndexUpdate:
+    files: list[str]  # WARC files added to the index by this update
+    lines: int  # lines added
+    total: int  # lines in the index now
+
+
+def index_path(archive_dir: str | os.PathLike[str]) -> Path:
+    return Path(archive_dir) / "indexes" / INDEX_NAME
+
+
+def warc_paths(archive_dir: str | os.PathLike[str]) -> list[Path]:
+    """The closed WARC files of an archive, by name."""
+    return sorted((Path(archive_dir) / "warc").glob("*.warc.gz"))
+
+
+def index_lines(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Sorted CDXJ lines (with their newline) for the records of these WARC files."""
+    out = io.StringIO()
+    CDXJIndexer(output=out, inputs=[str(p) for p in paths]).process_all()
+    return sorted(out.getvalue().splitlines(keepends=True))
+
+
+def indexed_files(archive_dir: str | os.PathLike[str]) -> set[str]:
+    path = index_path(archive_dir).with_name(INDEXED_NAME)
+    if not path.exists() or not index_path(archive_dir).exists():
+        return set()
+    return {line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()}
+
+
+def _unique(lines: Iterable[str]) -> Iterator[str]:
+    """Drop repeated lines (a file indexed twice after a crash between the two renames)."""
+    last = None
+    for line in lines:
+        if line != last:
+            yield line
+        last = line
+
+
+def _replace(path: Path, lines: Iterable[str]) -> int:
+    tmp = path.with_name(path.name + ".tmp")
+    count = 0
+    with tmp.open("w", encoding="utf-8") as out:
+        for line in lines:
+            out.write(line)
+            count += 1
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    return count
+
+
+@contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """One index writer at a time (two runs may end together)."""
+    with (directory / ".lock").open("w") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        yield
+
+
+def update_index(archive_dir: str | os.PathLike[str]) -> IndexUpdate:
+    """Index the archive's WARC files that are not in the index yet and merge them in."""
+    index = index_path(archive_dir)
+    index.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(index.parent):
+        done = indexed_files(archive_dir)
+        pending = [p for p in warc_paths(archive_dir) if p.name not in done]
+        if not pending:
+            total = sum(1 for _ in index.open(encoding="utf-8")) if index.exists() else 0
+            return IndexUpdate([], 0, total)
+        new = index_lines(pending)
+        if index.exists():
+            with index.open(encoding="utf-8") as old:
+                total = _replace(index, _unique(heapq.merge(old, new)))
+        else:
+            total = _replace(index, _unique(new))
+        names = sorted(done | {p.name for p in pending})
+        _replace(index.with_name(INDEXED_NAME), (name + "\n" for name in names))
+    return IndexUpdate([p.name for p in pending], len(new), total)

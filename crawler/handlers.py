@@ -1,0 +1,156 @@
+"""HTTP download handler that also keeps the message heads as they crossed the wire.
+
+Scrapy's ``Response`` has the status code and protocol but not the reason phrase, and its
+headers went through Twisted, which lower-cases names and moves the connection headers
+(``Connection``, ``Keep-Alive``, ``Transfer-Encoding``…) aside. A WARC must say what the server
+sent, so this handler is Scrapy's own ``HTTP11DownloadHandler`` with three small hooks:
+
+- the response parser also records the status line and every header field as received;
+- the agent copies that, and the request head Twisted wrote, into ``request.meta[WIRE_META]``;
+- the connection pool builds protocols that use that parser.
+
+``crawler.middlewares.WarcCaptureMiddleware`` reads ``request.meta[WIRE_META]``; with another
+handler it falls back to Scrapy's view of the exchange.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from scrapy.core.downloader.handlers.http11 import (HTTP11DownloadHandler, _LenientHTTP11ClientFactory,
+                                                    _LenientHTTP11ClientProtocol, _LenientHTTPClientParser,
+                                                    _ScrapyAgent)
+from scrapy.exceptions import ResponseDataLossError
+from scrapy.utils._download_handlers import get_dataloss_msg, wrap_twisted_exceptions
+from scrapy.utils.defer import maybe_deferred_to_future
+
+if TYPE_CHECKING:
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from twisted.web.client import Response as TxResponse
+
+logger = logging.getLogger(__name__)
+
+#: ``request.meta`` key of the ``WireHead`` of the last response to that request.
+WIRE_META = "postarc_wire"
+_WIRE_ATTR = "_postarc_wire"
+
+
+@dataclass(frozen=True)
+class WireHead:
+    """Request and response heads as they went over the connection (bytes as latin-1 text)."""
+
+    request_line: str  # "GET /path?query HTTP/1.1"
+    request_headers: list[tuple[str, str]]
+    status_line: str  # "HTTP/1.1 200 OK"
+    response_headers: list[tuple[str, str]]
+
+    @property
+    def protocol(self) -> str:
+        return self.status_line.split(" ", 1)[0]
+
+    @property
+    def reason(self) -> str:
+        parts = self.status_line.split(" ", 2)
+        return parts[2] if len(parts) == 3 else ""
+
+    @property
+    def request_target(self) -> str:
+        return self.request_line.split(" ")[1]
+
+    @property
+    def request_protocol(self) -> str:
+        return self.request_line.rsplit(" ", 1)[-1]
+
+
+def _text(value: bytes) -> str:
+    return value.decode("latin-1")
+
+
+def request_head(txrequest: Any) -> tuple[str, list[tuple[str, str]]]:
+    """The request line and headers Twisted wrote for ``txrequest`` (a ``_newclient.Request``).
+
+    Mirrors ``twisted.web._newclient.Request._writeHeaders`` (which writes straight to the
+    transport): request line, ``Connection: close`` for a non-persistent request, the body
+    length, then every header in the order Twisted holds them (``Host`` included).
+    """
+    line = f"{_text(txrequest.method)} {_text(txrequest.uri)} HTTP/1.1"
+    headers: list[tuple[str, str]] = []
+    if not txrequest.persistent:
+        headers.append(("Connection", "close"))
+    producer = txrequest.bodyProducer
+    if producer is not None:
+        length = getattr(producer, "length", None)
+        headers.append(("Content-Length", str(length)) if isinstance(length, int)
+                       else ("Transfer-Encoding", "chunked"))
+    for name, values in txrequest.headers.getAllRawHeaders():
+        headers.extend((_text(name), _text(v)) for v in values)
+    return line, headers
+
+
+class _WireParser(_LenientHTTPClientParser):
+    """Scrapy's lenient response parser, also keeping the head exactly as received."""
+
+    def statusReceived(self, status: bytes) -> None:  # noqa: N802 (Twisted's naming)
+        self._wire_headers: list[tuple[str, str]] = []
+        super().statusReceived(status)
+        line, headers = request_head(self.request)
+        setattr(self.response, _WIRE_ATTR, WireHead(line, headers, _text(status), self._wire_headers))
+
+    def headerReceived(self, name: bytes, value: bytes) -> None:  # noqa: N802
+        self._wire_headers.append((_text(name), _text(value)))
+        super().headerReceived(name, value)
+
+
+class _WireProtocol(_LenientHTTP11ClientProtocol):
+    def request(self, request: Any) -> Any:
+        d = super().request(request)
+        # Same technique as Scrapy's lenient protocol: swap the class of the fresh parser.
+        assert self._parser is not None
+        self._parser.__class__ = _WireParser
+        return d
+
+
+class _WireFactory(_LenientHTTP11ClientFactory):
+    def buildProtocol(self, addr: Any) -> _WireProtocol:  # noqa: N802
+        return _WireProtocol(self._quiescentCallback)
+
+
+class _WireAgent(_ScrapyAgent):
+    def _cb_bodyready(self, txresponse: TxResponse, request: Request) -> Any:
+        wire = getattr(txresponse, _WIRE_ATTR, None)
+        if wire is not None:
+            request.meta[WIRE_META] = wire
+        return super()._cb_bodyready(txresponse, request)
+
+
+class WireHTTP11DownloadHandler(HTTP11DownloadHandler):
+    """``HTTP11DownloadHandler`` that leaves a ``WireHead`` in ``request.meta[WIRE_META]``."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        super().__init__(crawler)
+        self._pool._factory = _WireFactory
+
+    async def download_request(self, request: Request) -> Response:
+        # Scrapy's download_request with the agent class swapped: it builds its agent inline.
+        agent = _WireAgent(
+            contextFactory=self._contextFactory,
+            bindAddress=self._bind_address,
+            pool=self._pool,
+            maxsize=self._default_maxsize,
+            warnsize=self._default_warnsize,
+            fail_on_dataloss=self._fail_on_dataloss,
+            crawler=self._crawler,
+            tls_verbose_logging=self._tls_verbose_logging,
+        )
+        try:
+            with wrap_twisted_exceptions():
+                return await maybe_deferred_to_future(agent.download_request(request))
+        except ResponseDataLossError:
+            if not self._fail_on_dataloss_warned:
+                logger.warning(get_dataloss_msg(request.url))
+                self._fail_on_dataloss_warned = True
+            raise
