@@ -22,6 +22,9 @@ from cdxj_indexer.main import CDXJIndexer
 
 INDEX_NAME = "index.cdxj"
 INDEXED_NAME = "indexed.txt"
+#: cdxj-indexer's default record types, named: py-wacz appends "warcinfo" to the class-wide
+#: default when imported, which would put warcinfo lines in pywb's index.
+RECORDS = "response,revisit,resource,metadata"
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ def warc_paths(archive_dir: str | os.PathLike[str]) -> list[Path]:
 def index_lines(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     """Sorted CDXJ lines (with their newline) for the records of these WARC files."""
     out = io.StringIO()
-    CDXJIndexer(output=out, inputs=[str(p) for p in paths]).process_all()
+    CDXJIndexer(output=out, inputs=[str(p) for p in paths], records=RECORDS).process_all()
     return sorted(out.getvalue().splitlines(keepends=True))
 
 

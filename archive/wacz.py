@@ -15,8 +15,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from wacz.main import main as wacz_main
-
 from archive.catalogue import Catalogue
 from archive.cdxj import index_path, warc_paths
 
@@ -63,6 +61,9 @@ def export_wacz(archive_dir: str | os.PathLike[str], out: str | os.PathLike[str]
     warcs = warc_paths(archive_dir)
     if not warcs:
         raise ExportError(f"{archive_dir}: no WARC files to export")
+    # Imported here: importing py-wacz changes cdxj-indexer's defaults for the whole process.
+    from wacz.main import main as wacz_main
+
     pages = post_pages(archive_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_name(out.name + ".tmp")

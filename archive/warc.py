@@ -22,7 +22,10 @@ from io import BufferedWriter, BytesIO
 from pathlib import Path
 from typing import BinaryIO
 
+import brotli
+from w3lib.url import safe_url_string
 from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import BufferedReader
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import datetime_to_iso_date
 from warcio.utils import Digester
@@ -42,7 +45,8 @@ class HttpExchange:
     """One HTTP request and the response to it, as they crossed the wire.
 
     ``body`` is the payload after transfer decoding (de-chunked) and before content decoding
-    (still gzip/deflate/br as the server sent it). ``request_target`` is the request line's
+    (still gzip/deflate/br as the server sent it). ``url`` is written percent-encoded (a
+    ``WARC-Target-URI`` is ASCII). ``request_target`` is the request line's
     target as sent (defaults to the URL's path and query).
     """
 
@@ -91,6 +95,27 @@ class Repaired:
     records: int
     bytes_cut: int
     record_ids: frozenset[str]
+
+
+class _BrotliDecompressor:
+    """warcio's reader drives decoders through zlib's interface (``decompress``, ``unused_data``).
+
+    warcio registers ``brotli.Decompressor`` for ``Content-Encoding: br``, which only brotlipy's
+    has; Google's Brotli (which Scrapy needs) calls it ``process``, so reading a ``br`` record's
+    content fails (warcio issue #73). Registering this adapter lets warcio read them.
+    """
+
+    unused_data = None
+
+    def __init__(self) -> None:
+        self._decompressor = brotli.Decompressor()
+
+    def decompress(self, data: bytes) -> bytes:
+        return self._decompressor.process(data)
+
+
+if not hasattr(brotli.Decompressor, "decompress"):
+    BufferedReader.DECOMPRESSORS["br"] = _BrotliDecompressor
 
 
 def payload_digest(body: bytes) -> str:
@@ -234,12 +259,12 @@ class WarcFiles:
             headers["WARC-IP-Address"] = ex.ip_address
         if original is None:
             response = writer.create_warc_record(
-                ex.url, "response", payload=BytesIO(ex.body), length=len(ex.body),
+                safe_url_string(ex.url), "response", payload=BytesIO(ex.body), length=len(ex.body),
                 warc_headers_dict=headers, http_headers=http)
         else:
             headers["WARC-Refers-To"] = original.record_id
             response = writer.create_revisit_record(
-                ex.url, payload_digest(ex.body), original.target_uri, original.date,
+                safe_url_string(ex.url), payload_digest(ex.body), original.target_uri, original.date,
                 http_headers=http, warc_headers_dict=headers)
         target = ex.request_target or request_line_target(ex.url)
         req_http = StatusAndHeaders(f"{ex.method} {target} {ex.request_protocol}",
@@ -247,7 +272,7 @@ class WarcFiles:
         req_headers = self._base_headers(ex.date)
         req_headers["WARC-Concurrent-To"] = response.rec_headers.get_header("WARC-Record-ID")
         request = writer.create_warc_record(
-            ex.url, "request", payload=BytesIO(ex.request_body), length=len(ex.request_body),
+            safe_url_string(ex.url), "request", payload=BytesIO(ex.request_body), length=len(ex.request_body),
             warc_headers_dict=req_headers, http_headers=req_http)
         written = self._write(response)
         return written, self._write(request)
@@ -261,7 +286,7 @@ class WarcFiles:
         headers["WARC-Refers-To"] = refers_to
         headers.update(extra or {})
         record = writer.create_warc_record(
-            target_uri, "conversion", payload=BytesIO(content), length=len(content),
+            safe_url_string(target_uri), "conversion", payload=BytesIO(content), length=len(content),
             warc_content_type=content_type, warc_headers_dict=headers)
         return self._write(record)
 

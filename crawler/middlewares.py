@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 #: ``request.meta`` key under which the response record's location is left for callbacks.
 CAPTURE_META = "warc_capture"
+#: ``Response.flags`` mark of a response served from the archive itself (``crawler.replay``):
+#: it was captured when first fetched, so it is never written again.
+REPLAY_FLAG = "postarc-replay"
 
 
 def _header_pairs(headers) -> list[tuple[str, str]]:
@@ -139,6 +142,8 @@ class WarcCaptureMiddleware:
         return digest, Original(row["record_id"], row["uri"], row["date"]) if row else None
 
     def process_response(self, request: Request, response: Response) -> Response:
+        if REPLAY_FLAG in response.flags:
+            return response
         exchange = exchange_from(request, response, request.meta.pop(WIRE_META, None))
         digest, original = self._original(response.body)
         written, req_written = self.files.write_exchange(exchange, original)
