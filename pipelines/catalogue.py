@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from archive.catalogue import Catalogue, PostRow
 from crawler.items import Post
 from crawler.middlewares import WarcCaptureMiddleware
+from pipelines.dates import conversion_fields
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -41,7 +42,8 @@ class CataloguePipeline:
         assert self.catalogue is not None
         if self.capture and item.capture:
             target = item.link or item.capture.target_uri
-            self.capture.write_conversion(target, item.capture.record_id, item.markdown.encode("utf-8"))
+            self.capture.write_conversion(target, item.capture.record_id, item.markdown.encode("utf-8"),
+                                          extra=conversion_fields(item))
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.catalogue.save_post(PostRow(
             source=item.source,

@@ -10,7 +10,7 @@ import scrapy
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
-from archive.feeds import FeedError, parse_feed
+from archive.feeds import Entry, Feed, FeedError, parse_feed
 from crawler.items import Post
 from crawler.middlewares import CAPTURE_META
 from crawler.sources import Source, SourcesFile, load_sources
@@ -26,7 +26,72 @@ def describe_failure(failure: Failure) -> str:
     return f"{name}: {text}" if text else name
 
 
-class FeedSpider(scrapy.Spider):
+class FeedEntrySpider(scrapy.Spider):
+    """What every spider that reads feeds shares: entries to ``Post`` items, article pages.
+
+    ``FeedSpider`` (sources files) and ``UrlSpider`` (``postarc archive``) build on it, so a feed
+    entry becomes the same post whichever way its feed was asked for.
+    """
+
+    def entry_post(self, entry: Entry, feed: Feed, source: Source, response: Response,
+                   fetched_at: datetime) -> Post:
+        return Post(
+            source=source.name,
+            feed_url=response.url,
+            title=entry.title,
+            guid=entry.guid,
+            link=entry.link,
+            author=entry.author or feed.title or source.name,
+            categories=list(source.categories) or ([feed.title] if feed.title else entry.tags),
+            feed_html=entry.html,
+            fetched_at=fetched_at,
+            date_raw=entry.published,  # the dates pipeline falls back to updated_raw
+            updated_raw=entry.updated,
+            timezone=source.timezone,
+            gmt_is=source.gmt_is,
+            capture=response.meta.get(CAPTURE_META),
+            images_mode=source.images,
+            image_proxy=source.image_proxy,
+        )
+
+    @staticmethod
+    def entries(feed: Feed, source: Source) -> list[Entry]:
+        """The entries archived: the first ``source.limit`` (feeds list the newest first)."""
+        return feed.entries[: source.limit] if source.limit else feed.entries
+
+    def feed_items(self, response: Response, feed: Feed, source: Source) -> Iterator[Post | scrapy.Request]:
+        """One ``Post`` per entry (up to ``source.limit``), or its article request with ``follow_links``."""
+        fetched_at = datetime.now(timezone.utc)
+        for entry in self.entries(feed, source):
+            post = self.entry_post(entry, feed, source, response, fetched_at)
+            self.crawler.stats.inc_value(f"postarc/source/{source.name}/entries")
+            if source.follow_links and entry.link:
+                yield response.follow(
+                    entry.link,
+                    callback=self.parse_page,
+                    errback=self.page_failed,
+                    cb_kwargs={"post": post},
+                    meta={"postarc_source": source.name, "postarc_kind": "page"},
+                )
+            else:
+                yield post
+
+    def parse_page(self, response: Response, post: Post) -> Iterator[Post]:
+        post.page_url = response.url
+        post.page_html = response.text if hasattr(response, "text") else None
+        post.capture = response.meta.get(CAPTURE_META) or post.capture
+        yield post
+
+    def page_failed(self, failure: Failure) -> Iterator[Post]:
+        """A dead article link still yields the post, from the feed's HTML."""
+        post: Post = failure.request.cb_kwargs["post"]
+        post.page_error = describe_failure(failure)
+        self.logger.warning("article %s failed (%s); keeping the feed text", failure.request.url, post.page_error)
+        self.crawler.stats.inc_value(f"postarc/source/{post.source}/page_failed")
+        yield post
+
+
+class FeedSpider(FeedEntrySpider):
     """Fetch every due source's feed and yield one ``Post`` per entry.
 
     Arguments (``-a``): ``sources`` (path of the sources file), ``only`` (comma-separated source
@@ -68,52 +133,7 @@ class FeedSpider(scrapy.Spider):
             stats.set_value(f"postarc/source/{source.name}/status", f"failed: {exc}")
             return
         stats.set_value(f"postarc/source/{source.name}/status", "ok")
-        fetched_at = datetime.now(timezone.utc)
-        entries = feed.entries[: source.limit] if source.limit else feed.entries
-        for entry in entries:
-            post = Post(
-                source=source.name,
-                feed_url=response.url,
-                title=entry.title,
-                guid=entry.guid,
-                link=entry.link,
-                author=entry.author or feed.title or source.name,
-                categories=list(source.categories) or ([feed.title] if feed.title else entry.tags),
-                feed_html=entry.html,
-                fetched_at=fetched_at,
-                date_raw=entry.published or entry.updated,
-                updated_raw=entry.updated,
-                timezone=source.timezone,
-                gmt_is=source.gmt_is,
-                capture=response.meta.get(CAPTURE_META),
-                images_mode=source.images,
-                image_proxy=source.image_proxy,
-            )
-            stats.inc_value(f"postarc/source/{source.name}/entries")
-            if source.follow_links and entry.link:
-                yield response.follow(
-                    entry.link,
-                    callback=self.parse_page,
-                    errback=self.page_failed,
-                    cb_kwargs={"post": post},
-                    meta={"postarc_source": source.name, "postarc_kind": "page"},
-                )
-            else:
-                yield post
-
-    def parse_page(self, response: Response, post: Post) -> Iterator[Post]:
-        post.page_url = response.url
-        post.page_html = response.text if hasattr(response, "text") else None
-        post.capture = response.meta.get(CAPTURE_META) or post.capture
-        yield post
-
-    def page_failed(self, failure: Failure) -> Iterator[Post]:
-        """A dead article link still yields the post, from the feed's HTML."""
-        post: Post = failure.request.cb_kwargs["post"]
-        post.page_error = describe_failure(failure)
-        self.logger.warning("article %s failed (%s); keeping the feed text", failure.request.url, post.page_error)
-        self.crawler.stats.inc_value(f"postarc/source/{post.source}/page_failed")
-        yield post
+        yield from self.feed_items(response, feed, source)
 
     def feed_failed(self, failure: Failure) -> None:
         source: Source = failure.request.cb_kwargs["source"]
