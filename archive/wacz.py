@@ -34,12 +34,17 @@ def _captured_urls(archive_dir: Path) -> set[str]:
     index = index_path(archive_dir)
     if not index.exists():
         return set()
+    urls = set()
     with index.open(encoding="utf-8") as lines:
-        return {json.loads(line.split(" ", 2)[2])["url"] for line in lines}
+        for line in lines:
+            fields = json.loads(line.split(" ", 2)[2])
+            if str(fields.get("status", "")).startswith("2"):
+                urls.add(fields["url"])
+    return urls
 
 
 def post_pages(archive_dir: Path) -> list[dict[str, str]]:
-    """``pages.jsonl`` entries: each catalogued post whose article page was captured."""
+    """``pages.jsonl`` entries: each catalogued post whose article page was captured (2xx)."""
     if not (archive_dir / "state.sqlite").exists():
         return []
     captured = _captured_urls(archive_dir)

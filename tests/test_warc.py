@@ -11,7 +11,6 @@ import base64
 import gzip
 import hashlib
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -30,10 +29,10 @@ from warcio.archiveiterator import ArchiveIterator
 from archive.cdxj import INDEXED_NAME, index_lines, index_path, update_index, warc_paths
 from archive.verify import verify_archive
 from archive.warc import OPEN_SUFFIX, HttpExchange, WarcFiles, repair_open_files
-from bench.synthetic import noise_png
-from crawler.demo.server import Resource, SiteServer
+from crawler.demo.server import SiteServer
 from tests.helpers import REPO, postarc, warc_records, warcio_check, write_sources
 from tests.rawhttp import RawSite, message, ok
+from tests.sites import N_POSTS, aggregator_routes
 
 NON_ASCII_TARGET = "/%E6%96%87%E7%AB%A0/%E9%A1%B5%E9%9D%A2.html?q=%E4%B8%AD%E6%96%87"
 BINARY = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8 + b"\r\n\r\n0\r\n\x00"
@@ -209,39 +208,6 @@ def test_redirects_and_error_responses_are_archived(wire):
 
 
 # -- a larger aggregator, crawled twice: rotation, revisits, index, verify ---------------------
-
-N_POSTS = 24
-
-
-def boilerplate(seed: int) -> str:
-    """Menus, related links and comments: ~12 KB of varied text, as real article pages carry."""
-    rng = random.Random(seed)
-    words = ["新闻", "科技", "archive", "feed", "评论", "related", "链接", "更多", "post", "阅读"]
-    return "".join(f'<a href="/r/{rng.randrange(10**6)}">{" ".join(rng.choices(words, k=6))}</a>'
-                   for _ in range(150))
-
-
-def aggregator_routes(base: str) -> dict[str, Resource]:
-    routes = {"/robots.txt": Resource(b"User-agent: *\nAllow: /\n", "text/plain")}
-    items = []
-    for i in range(N_POSTS):
-        img = f"/img/{i}.png"
-        routes[img] = Resource(noise_png(i, 60, 60), "image/png")
-        body = (f"<p>{'正文 body text of post %d. ' % i * 60}</p><p><img src=\"{base}{img}\"></p>"
-                f"<p><img src=\"{base}/img/logo.png?v={i % 2}\"></p>")
-        routes[f"/posts/{i}.html"] = Resource(
-            f"<html><head><title>post {i}</title></head><body><nav>{boilerplate(i)}</nav>"
-            f"<article><h1>post {i}</h1>{body}</article><aside>{boilerplate(i + 100)}</aside></body></html>".encode(),
-            gzip=i % 2 == 0, chunked=i % 3 == 0)
-        items.append(f"<item><title>post {i}</title><link>{base}/posts/{i}.html</link><guid>p{i}</guid>"
-                     f"<pubDate>Fri, 29 Apr 2022 00:{i:02d}:15 GMT</pubDate>"
-                     f"<description>{escape(body)}</description></item>")
-    # Two URLs, one payload: the second is a revisit within the same run.
-    routes["/img/logo.png"] = Resource(noise_png(999, 40, 40), "image/png")
-    feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>agg</title>{"".join(items)}</channel></rss>'
-    routes["/feed.xml"] = Resource(feed.encode(), "application/rss+xml", chunked=True)
-    return routes
-
 
 def warc_bytes(archive: Path) -> dict[str, int]:
     return {p.name: p.stat().st_size for p in warc_paths(archive)}
