@@ -1,20 +1,28 @@
-"""What the ``crawl`` and ``demo`` commands share: run the feeds spider, report per source."""
+"""What the ``crawl``, ``schedule`` and ``demo`` commands share: which sources are due, run the
+feeds spider, report per source, where the logs go."""
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from crawler.sources import SourcesFile
+from archive.catalogue import Catalogue
+from crawler.incremental import parse_time
+from crawler.progress import human_bytes
+from crawler.sources import Source, SourcesFile
 from crawler.spiders.feeds import FeedSpider
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler, CrawlerProcessBase
 
 #: Exit codes of ``postarc crawl`` (documented in the README).
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SOURCE_FAILED = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SOURCE_FAILED, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5
+#: Source statuses that count as "the source worked".
+OK_STATUSES = {"ok", "not modified"}
 
 
 @dataclass
@@ -26,10 +34,28 @@ class SourceReport:
     updated: int
     unchanged: int
     failed: int
+    bytes: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok"
+        return self.status in OK_STATUSES
+
+
+def last_runs(archive_dir: Path, config: SourcesFile) -> dict[str, datetime | None]:
+    """When each source last ran to the end (``sources.last_run`` in the catalogue)."""
+    if not (archive_dir / "state.sqlite").exists():
+        return {s.name: None for s in config.sources}
+    catalogue = Catalogue.of_archive(archive_dir)
+    try:
+        return {s.name: parse_time((catalogue.source_state(s.name) or {}).get("last_run")) for s in config.sources}
+    finally:
+        catalogue.close()
+
+
+def due_sources(config: SourcesFile, runs: dict[str, datetime | None], now: datetime | None = None) -> list[Source]:
+    """Enabled sources whose ``schedule``/``every`` says run now (those with neither always do)."""
+    now = now or datetime.now(timezone.utc)
+    return [s for s in config.sources if s.enabled and s.is_due(runs.get(s.name), now)]
 
 
 def run_feeds(process: CrawlerProcessBase, sources_path: Path, only: str = "") -> Crawler:
@@ -38,6 +64,18 @@ def run_feeds(process: CrawlerProcessBase, sources_path: Path, only: str = "") -
     process.crawl(crawler, sources=str(sources_path), only=only)
     process.start()
     return crawler
+
+
+def log_file(archive_dir: Path, keep: int) -> Path:
+    """A new log file for this run in ``DIR/logs/``; with it, the newest ``keep`` are kept (0: all)."""
+    logs = archive_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    if keep > 0:
+        existing = sorted(logs.glob("crawl-*.log"))  # names start with the time: oldest first
+        for old in existing[: max(0, len(existing) - keep + 1)]:
+            old.unlink(missing_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return logs / f"crawl-{stamp}-{os.getpid()}.log"
 
 
 def source_reports(stats: dict[str, Any], config: SourcesFile, only: str = "") -> list[SourceReport]:
@@ -58,15 +96,17 @@ def source_reports(stats: dict[str, Any], config: SourcesFile, only: str = "") -
             updated=stats.get(key + "updated", 0),
             unchanged=stats.get(key + "unchanged", 0),
             failed=stats.get(key + "page_failed", 0) + stats.get(key + "images_failed", 0),
+            bytes=stats.get(key + "bytes", 0),
         ))
     return reports
 
 
 def print_reports(reports: list[SourceReport], out: TextIO = sys.stderr) -> None:
     width = max([len(r.name) for r in reports] + [6])
-    out.write(f"{'source':<{width}}  {'new':>5} {'upd':>5} {'same':>5} {'fail':>5}  status\n")
+    out.write(f"{'source':<{width}}  {'new':>5} {'upd':>5} {'same':>5} {'fail':>5} {'bytes':>9}  status\n")
     for r in reports:
-        out.write(f"{r.name:<{width}}  {r.new:>5} {r.updated:>5} {r.unchanged:>5} {r.failed:>5}  {r.status}\n")
+        out.write(f"{r.name:<{width}}  {r.new:>5} {r.updated:>5} {r.unchanged:>5} {r.failed:>5} "
+                  f"{human_bytes(r.bytes):>9}  {r.status}\n")
 
 
 def archive_summary(archive_dir: Path) -> dict[str, Any]:

@@ -34,8 +34,10 @@ DOWNLOAD_HANDLERS = {
 }
 
 # Identify ourselves; operators should set POSTARC_CONTACT_URL to a page about their crawl.
+# USER_AGENT ("postarc/<version> (+<contact URL>)") is derived from it by the add-on below,
+# wherever it was set (here, -s, Scrapyd); set USER_AGENT itself to override.
 POSTARC_CONTACT_URL = "https://github.com/postarc/postarc"
-USER_AGENT = f"postarc/0.1 (+{POSTARC_CONTACT_URL})"
+ADDONS = {"crawler.politeness.ContactUserAgent": 0}
 ROBOTSTXT_OBEY = True
 
 # Politeness and bounded failure: no request waits forever, no response fills memory.
@@ -45,6 +47,12 @@ DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 50 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 10 * 1024 * 1024
 RETRY_TIMES = 2
+# Retries wait (crawler.politeness.PoliteRetryMiddleware): Retry-After on 429/503 up to
+# POSTARC_RETRY_AFTER_MAX seconds (longer: give up until the next run), else backoff
+# POSTARC_RETRY_BACKOFF * 2^n seconds, at most POSTARC_RETRY_BACKOFF_MAX.
+POSTARC_RETRY_AFTER_MAX = 120
+POSTARC_RETRY_BACKOFF = 2.0
+POSTARC_RETRY_BACKOFF_MAX = 60.0
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 0.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 4.0
@@ -58,6 +66,15 @@ DOWNLOADER_MIDDLEWARES = {
     # After every engine-side middleware (so it sees the request as sent) and before
     # HttpCompressionMiddleware on the way back (so it sees the body as received).
     "crawler.middlewares.WarcCaptureMiddleware": 950,
+    # Conditional feed requests (If-None-Match / If-Modified-Since); before the WARC capture.
+    "crawler.incremental.ConditionalFeedMiddleware": 580,
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.politeness.PoliteRetryMiddleware": 550,
+}
+
+SPIDER_MIDDLEWARES = {
+    # Closest to the spider: an unchanged post is dropped before its article request exists.
+    "crawler.incremental.SkipUnchangedMiddleware": 950,
 }
 
 ITEM_PIPELINES = {
@@ -74,7 +91,11 @@ MEDIA_ALLOW_REDIRECTS = True
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
+# `postarc crawl` logs to DIR/logs/crawl-<time>-<pid>.log and keeps the newest this many.
+POSTARC_LOGS_KEEP = 100
 
 EXTENSIONS = {
     "pipelines.workers.WorkerPool": 0,
+    "crawler.incremental.SourceState": 0,  # bytes per source; last run, status, validators
+    "crawler.progress.Progress": 0,  # only with POSTARC_PROGRESS (crawl sets it on a TTY)
 }

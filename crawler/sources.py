@@ -7,19 +7,31 @@ file, the line and the reason, as a YAML or schema error alike.
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 EVERY_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 EVERY_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: Keys that say when a source runs; a source giving one replaces both of ``defaults:``.
+TIMING_KEYS = ("schedule", "every")
 
 
 class SourcesError(ValueError):
     """A sources file that cannot be used; the message names file, line and reason."""
+
+
+def parse_every(value: str) -> int:
+    """``30s``, ``10m``, ``2h``, ``1d`` in seconds; ``ValueError`` for anything else (or zero)."""
+    m = EVERY_RE.match(value)
+    if not m or int(m.group(1)) == 0:
+        raise ValueError(f"{value!r} is not a duration like 30s, 10m, 2h or 1d")
+    return int(m.group(1)) * EVERY_UNITS[m.group(2)]
 
 
 def _check_zone(value: str | None) -> str | None:
@@ -65,8 +77,11 @@ class Source(BaseModel):
     @field_validator("every")
     @classmethod
     def _every(cls, value: str | None) -> str | None:
-        if value is not None and not EVERY_RE.match(value):
-            raise ValueError("every must look like 30s, 10m, 2h or 1d")
+        if value is not None:
+            try:
+                parse_every(value)
+            except ValueError:
+                raise ValueError("every must look like 30s, 10m, 2h or 1d (and not zero)") from None
         return value
 
     @field_validator("schedule")
@@ -74,8 +89,6 @@ class Source(BaseModel):
     def _schedule(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        from croniter import croniter
-
         if len(value.split()) != 5 or not croniter.is_valid(value):
             raise ValueError(f"schedule {value!r} is not a 5-field cron expression")
         return value
@@ -89,11 +102,29 @@ class Source(BaseModel):
     @property
     def interval_s(self) -> int | None:
         """``every`` in seconds."""
-        if not self.every:
+        return parse_every(self.every) if self.every else None
+
+    def next_run(self, last_run: datetime | None, default_every: int | None = None) -> datetime | None:
+        """When the source is due again after a run that started at ``last_run`` (aware).
+
+        ``every`` counts from the last start; a cron ``schedule`` fires at its next tick after
+        the last start, in the machine's local time as cron does. A source never run is due at
+        once. Without either, ``default_every`` seconds apply, and with no default either the
+        source has no timing of its own: ``None``, due whenever a crawl is started.
+        """
+        interval = self.interval_s or (None if self.schedule else default_every)
+        if not (self.schedule or interval):
             return None
-        m = EVERY_RE.match(self.every)
-        assert m
-        return int(m.group(1)) * EVERY_UNITS[m.group(2)]
+        if last_run is None:
+            return datetime.min.replace(tzinfo=timezone.utc)
+        if interval:
+            return last_run + timedelta(seconds=interval)
+        assert self.schedule
+        return croniter(self.schedule, last_run.astimezone()).get_next(datetime).astimezone(timezone.utc)
+
+    def is_due(self, last_run: datetime | None, now: datetime) -> bool:
+        due = self.next_run(last_run)
+        return due is None or due <= now
 
 
 class SourcesFile(BaseModel):
@@ -103,14 +134,12 @@ class SourcesFile(BaseModel):
     defaults: dict[str, Any] = Field(default_factory=dict)
     sources: list[Source] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> SourcesFile:
-        seen: set[str] = set()
-        for s in self.sources:
-            if s.name in seen:
-                raise ValueError(f"source name {s.name!r} appears twice")
-            seen.add(s.name)
-        return self
+    @field_validator("rsshub")
+    @classmethod
+    def _rsshub(cls, value: str) -> str:
+        if not re.match(r"^https?://\S+$", value):
+            raise ValueError("rsshub must be an http(s):// base URL")
+        return value
 
     def feed_url(self, source: Source) -> str:
         """The URL to fetch: ``rsshub://route`` expands against the file's ``rsshub`` base."""
@@ -124,15 +153,66 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     line = node.start_mark.line + 1 if node is not None else None
     for key in loc:
         if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == key), None)
+            pair = next(((k, v) for k, v in node.value if k.value == key), None)
+            if pair is None:
+                break
+            line, node = pair[0].start_mark.line + 1, pair[1]  # the key's line: where the reader looks
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             node = node.value[key]
+            line = node.start_mark.line + 1
         else:
             break
-        if node is None:
-            break
-        line = node.start_mark.line + 1
     return line
+
+
+def _duplicate_keys(node: yaml.Node) -> list[tuple[int, str]]:
+    """(line, key) of every repeated mapping key: PyYAML would silently keep the last one."""
+    found = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    found.append((key.start_mark.line + 1, key.value))
+                seen.add(key.value)
+            found += _duplicate_keys(value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            found += _duplicate_keys(item)
+    return found
+
+
+def _duplicate_names(path: Path, root: yaml.Node, data: dict[str, Any]) -> list[tuple[int, str]]:
+    """A name is what the catalogue and ``--only`` know a source by: it must be unique."""
+    found, seen = [], set()
+    sources = data.get("sources")
+    for i, source in enumerate(sources if isinstance(sources, list) else []):
+        name = source.get("name") if isinstance(source, dict) else None
+        if isinstance(name, str) and name in seen:
+            line = _line_of(root, ("sources", i, "name")) or 1
+            found.append((line, f"{path}:{line}: sources.{i}.name: source name {name!r} appears twice"))
+        seen.add(name)
+    return found
+
+
+def _merge_defaults(defaults: dict[str, Any], source: Any) -> Any:
+    """``defaults:`` under the source's own keys; a source's own timing replaces the default's."""
+    if not isinstance(source, dict):
+        return source
+    if any(k in source for k in TIMING_KEYS):
+        defaults = {k: v for k, v in defaults.items() if k not in TIMING_KEYS}
+    return {**defaults, **source}
+
+
+def _where(root: yaml.Node, data: dict[str, Any], loc: tuple[Any, ...]) -> tuple[int | None, str]:
+    """Line and dotted name of an error; a key a source got from ``defaults:`` points there."""
+    field = ".".join(str(p) for p in loc) or "(file)"
+    sources = data.get("sources")
+    if len(loc) >= 3 and loc[0] == "sources" and isinstance(sources, list) and isinstance(loc[1], int):
+        own = sources[loc[1]] if loc[1] < len(sources) else None
+        if isinstance(own, dict) and loc[2] not in own and loc[2] in (data.get("defaults") or {}):
+            return _line_of(root, ("defaults", *loc[2:])), "defaults." + ".".join(map(str, loc[2:]))
+    return _line_of(root, loc), field
 
 
 def load_sources(path: str | Path) -> SourcesFile:
@@ -152,16 +232,20 @@ def load_sources(path: str | Path) -> SourcesFile:
         raise SourcesError(f"{path}{where}: invalid YAML: {problem}") from exc
     if not isinstance(data, dict):
         raise SourcesError(f"{path}:1: expected a mapping with a 'sources:' list")
+    problems = [(line, f"{path}:{line}: duplicate key {key!r}") for line, key in _duplicate_keys(root)]
+    problems += _duplicate_names(path, root, data)
     defaults = data.get("defaults") or {}
+    merged = dict(data)
     if isinstance(defaults, dict) and isinstance(data.get("sources"), list):
-        data["sources"] = [{**defaults, **s} if isinstance(s, dict) else s for s in data["sources"]]
+        merged["sources"] = [_merge_defaults(defaults, s) for s in data["sources"]]
     try:
-        return SourcesFile.model_validate(data)
+        config = SourcesFile.model_validate(merged)
     except ValidationError as exc:
-        lines = []
         for err in exc.errors():
-            loc = tuple(err["loc"])
-            line = _line_of(root, loc)
-            field = ".".join(str(p) for p in loc) or "(file)"
-            lines.append(f"{path}:{line or 1}: {field}: {err['msg']}")
-        raise SourcesError("\n".join(lines)) from exc
+            line, field = _where(root, data, tuple(err["loc"]))
+            reason = err["msg"].removeprefix("Value error, ")
+            problems.append((line or 1, f"{path}:{line or 1}: {field}: {reason}"))
+    if problems:
+        # One message per problem, in file order; a default shared by many sources once.
+        raise SourcesError("\n".join(dict.fromkeys(m for _line, m in sorted(problems))))
+    return config

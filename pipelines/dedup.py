@@ -1,8 +1,12 @@
-"""Dedup pipeline: decides which file a post is, and drops posts archived unchanged."""
+"""Dedup pipeline: decides which file a post is, and drops posts archived unchanged.
+
+Unchanged posts are normally dropped earlier, before any request, by
+``crawler.incremental.SkipUnchangedMiddleware``; this check catches what that cannot see
+(one guid twice in a run, a spider run without the middleware).
+"""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,20 +14,12 @@ from scrapy.exceptions import DropItem
 
 from archive.catalogue import Catalogue
 from archive.markdown import post_path, slugify
+from crawler.incremental import content_hash, is_unchanged
 from crawler.items import Post
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from typing_extensions import Self
-
-
-def content_hash(post: Post) -> str:
-    """What, when it changes, makes a post worth archiving again."""
-    h = hashlib.sha256()
-    for part in (post.title, post.link or "", post.feed_html):
-        h.update(part.encode("utf-8", "surrogatepass"))
-        h.update(b"\0")
-    return h.hexdigest()
 
 
 class DedupPipeline:
@@ -50,7 +46,7 @@ class DedupPipeline:
         item.content_hash = content_hash(item)
         known = self.catalogue.post(item.source, item.guid)
         if known:
-            if known.content_hash == item.content_hash and (self.archive_dir / "posts" / f"{known.path}.md").exists():
+            if is_unchanged(known, item.content_hash, self.archive_dir / "posts"):
                 self.stats.inc_value(f"postarc/source/{item.source}/unchanged")
                 raise DropItem(f"unchanged: {item.guid}", log_level="DEBUG")
             item.path, item.is_update = known.path, True

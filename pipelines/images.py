@@ -69,8 +69,8 @@ class PostImagesPipeline(FilesPipeline):
             return []
         referer = item.page_url or item.link
         headers = {"Referer": referer} if referer else {}
-        return [Request(url, headers=headers, callback=NO_CALLBACK, meta={"postarc_kind": "image"})
-                for url in item.image_urls]
+        meta = {"postarc_kind": "image", "postarc_source": item.source}  # per-source byte counts
+        return [Request(url, headers=headers, callback=NO_CALLBACK, meta=meta) for url in item.image_urls]
 
     def file_path(self, request: Request, response: Response | None = None,
                   info: MediaPipeline.SpiderInfo | None = None, *, item: Post | None = None) -> str:

@@ -1,4 +1,4 @@
-"""``postarc crawl --sources FILE``: one pass over the sources (cron-friendly).
+"""``postarc crawl --sources FILE``: one pass over the sources that are due (cron-friendly).
 
 Without ``--sources`` this is Scrapy's own ``crawl <spider>``, so Scrapyd and
 ``scrapy crawl feeds -a sources=FILE`` keep working.
@@ -7,29 +7,44 @@ Without ``--sources`` this is Scrapy's own ``crawl <spider>``, so Scrapyd and
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
+from scrapy.settings import SETTINGS_PRIORITIES, Settings
 
+from crawler.lock import ArchiveBusy, ArchiveLock
 from crawler.options import add_archive_option, add_output_options, apply_options
-from crawler.runner import (EXIT_ERROR, EXIT_OK, EXIT_SOURCE_FAILED, EXIT_USAGE, archive_summary,
-                            print_reports, run_feeds, source_reports)
-from crawler.sources import SourcesError, load_sources
+from crawler.runner import (EXIT_BUSY, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOURCE_FAILED, EXIT_USAGE,
+                            archive_summary, due_sources, last_runs, log_file, print_reports, run_feeds,
+                            source_reports)
+from crawler.sources import Source, SourcesError, SourcesFile, load_sources
+
+
+def _unset_by_user(settings: Settings, name: str) -> bool:
+    """Not given on the command line (``-s``, ``--logfile``): ours to choose."""
+    return (settings.getpriority(name) or 0) < SETTINGS_PRIORITIES["cmdline"]
 
 
 class Command(ScrapyCrawlCommand):
+    config: SourcesFile | None = None
+    sources_error: SourcesError | None = None
+
     def syntax(self) -> str:
-        return "--sources FILE [--archive DIR] [--only NAME[,NAME]] | <spider>"
+        return "--sources FILE [--archive DIR] [--all | --only NAME[,NAME]] | <spider>"
 
     def short_desc(self) -> str:
-        return "Archive the feeds of a sources file (or run a spider by name)"
+        return "Archive the due feeds of a sources file (or run a spider by name)"
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         parser.add_argument("--sources", metavar="FILE", help="sources file (YAML)")
-        parser.add_argument("--only", metavar="NAMES", default="", help="only these sources (comma-separated)")
+        which = parser.add_mutually_exclusive_group()
+        which.add_argument("--all", action="store_true", help="every enabled source, due or not")
+        which.add_argument("--only", metavar="NAMES", default="",
+                           help="these sources (comma-separated), due or not")
         add_archive_option(parser)
         add_output_options(parser)
 
@@ -37,6 +52,20 @@ class Command(ScrapyCrawlCommand):
         super().process_options(args, opts)
         assert self.settings is not None
         apply_options(self.settings, opts)
+        if not opts.sources:
+            return
+        try:
+            self.config = load_sources(opts.sources)
+        except SourcesError as exc:
+            self.sources_error = exc  # reported by run(), before anything is written
+            return
+        # Set here, before Scrapy configures logging: a log file per run in DIR/logs/.
+        if _unset_by_user(self.settings, "LOG_FILE") and self.settings.getbool("LOG_ENABLED"):
+            archive = Path(self.settings["POSTARC_ARCHIVE_DIR"])
+            self.settings.set("LOG_FILE", str(log_file(archive, self.settings.getint("POSTARC_LOGS_KEEP"))),
+                              priority="cmdline")
+        if _unset_by_user(self.settings, "POSTARC_PROGRESS"):
+            self.settings.set("POSTARC_PROGRESS", sys.stderr.isatty(), priority="cmdline")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if not opts.sources:
@@ -44,25 +73,70 @@ class Command(ScrapyCrawlCommand):
                 raise UsageError("give --sources FILE (or the name of a spider)")
             super().run(args, opts)
             return
-        try:
-            config = load_sources(opts.sources)
-        except SourcesError as exc:
-            print(f"postarc: bad sources file\n{exc}", file=sys.stderr)
+        if self.sources_error is not None:
+            print(f"postarc: bad sources file\n{self.sources_error}", file=sys.stderr)
             self.exitcode = EXIT_USAGE
             return
-        unknown = {n for n in opts.only.split(",") if n} - {s.name for s in config.sources}
-        if unknown:
-            raise UsageError(f"--only: no source named {', '.join(sorted(unknown))}")
-        assert self.crawler_process is not None and self.settings is not None
-        crawler = run_feeds(self.crawler_process, Path(opts.sources), opts.only)
+        assert self.config is not None and self.settings is not None
+        archive = Path(self.settings["POSTARC_ARCHIVE_DIR"])
+        lock = ArchiveLock(archive)
+        try:
+            lock.acquire()
+        except ArchiveBusy as exc:
+            print(f"postarc: {exc}; nothing done", file=sys.stderr)
+            self.exitcode = EXIT_BUSY
+            return
+        try:
+            self.crawl(self.select(self.config, opts, archive), opts, archive)
+        finally:
+            lock.release()
+
+    def select(self, config: SourcesFile, opts: argparse.Namespace, archive: Path) -> list[Source]:
+        by_name = {s.name: s for s in config.sources}
+        names = [n for n in opts.only.split(",") if n]
+        if names:
+            unknown = sorted(set(names) - set(by_name))
+            if unknown:
+                raise UsageError(f"--only: no source named {', '.join(unknown)}", print_help=False)
+            disabled = sorted(n for n in names if not by_name[n].enabled)
+            if disabled:
+                raise UsageError(f"--only: source {', '.join(disabled)} is disabled (enabled: false)",
+                                 print_help=False)
+            return [by_name[n] for n in dict.fromkeys(names)]
+        if opts.all:
+            return [s for s in config.sources if s.enabled]
+        return due_sources(config, last_runs(archive, config))
+
+    def crawl(self, selected: list[Source], opts: argparse.Namespace, archive: Path) -> None:
+        assert self.crawler_process is not None and self.settings is not None and self.config is not None
+        if not selected:
+            print("postarc: no source is due (--all runs every source now)", file=sys.stderr)
+            self.exitcode = EXIT_OK
+            return
+        log_path = self.settings.get("LOG_FILE")
+        if log_path:
+            # The log goes to DIR/logs/; what needs attention still shows on the terminal or in cron's mail.
+            to_stderr = logging.StreamHandler(sys.stderr)
+            to_stderr.setLevel(logging.WARNING)
+            to_stderr.setFormatter(logging.Formatter("postarc: %(levelname)s: %(message)s"))
+            logging.root.addHandler(to_stderr)
+        only = ",".join(s.name for s in selected)
+        crawler = run_feeds(self.crawler_process, Path(opts.sources), only)
         if self.crawler_process.bootstrap_failed:
             self.exitcode = EXIT_ERROR
             return
-        reports = source_reports(crawler.stats.get_stats(), config, opts.only)
+        stats = crawler.stats.get_stats()
+        reports = source_reports(stats, self.config, only)
         print_reports(reports)
-        summary = archive_summary(Path(self.settings["POSTARC_ARCHIVE_DIR"]))
+        summary = archive_summary(archive)
         print(f"archive: {summary['archive']}  posts: {summary['posts']}  "
-              f"WARC files: {summary['warc_files']} ({summary['warc_bytes']} bytes)", file=sys.stderr)
+              f"WARC files: {summary['warc_files']} ({summary['warc_bytes']} bytes)"
+              + (f"  log: {log_path}" if log_path else ""), file=sys.stderr)
+        if stats.get("finish_reason") != "finished":
+            print(f"postarc: crawl interrupted ({stats.get('finish_reason')}); the next run resumes it",
+                  file=sys.stderr)
+            self.exitcode = EXIT_INTERRUPTED
+            return
         failed = [r for r in reports if not r.ok]
         for r in failed:
             print(f"postarc: source {r.name} failed: {r.status}", file=sys.stderr)

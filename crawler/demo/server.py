@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gzip
 import threading
+import time
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
@@ -23,6 +25,23 @@ class Resource:
     chunked: bool = False  # send Transfer-Encoding: chunked
     headers: list[tuple[str, str]] = field(default_factory=list)
     referer_required: str | None = None  # 403 unless the Referer starts with this (hotlink check)
+    etag: str | None = None  # sent as ETag; a matching If-None-Match gets 304 Not Modified
+    last_modified: str | None = None  # sent as Last-Modified; If-Modified-Since not older gets 304
+    delay: float = 0.0  # seconds to wait before answering (a slow server)
+
+    def validators(self) -> list[tuple[str, str]]:
+        return [(k, v) for k, v in (("ETag", self.etag), ("Last-Modified", self.last_modified)) if v]
+
+    def not_modified(self, headers) -> bool:
+        """Whether a conditional request's validators match this resource (RFC 9110 §13.2.2)."""
+        if self.etag and headers.get("If-None-Match"):
+            return self.etag in [t.strip() for t in headers["If-None-Match"].split(",")]
+        if self.last_modified and headers.get("If-Modified-Since"):
+            try:
+                return parsedate_to_datetime(headers["If-Modified-Since"]) >= parsedate_to_datetime(self.last_modified)
+            except (TypeError, ValueError):
+                return False
+        return False
 
     def wire_body(self) -> bytes:
         """The body as it goes on the wire (compressed once, deterministically)."""
@@ -37,6 +56,16 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(urlsplit(self.path).path)
         self.server.log.append((path, dict(self.headers.items())))
         res = self.server.routes.get(path) or self.server.routes.get(self.path)
+        if isinstance(res, list):  # a sequence of answers: each request takes the next, the last stays
+            res = res.pop(0) if len(res) > 1 else res[0]
+        if res is not None and res.delay:
+            time.sleep(res.delay)
+        if res is not None and res.status == 200 and res.not_modified(self.headers):
+            self.send_response(304)
+            for name, value in res.validators():
+                self.send_header(name, value)
+            self.end_headers()
+            return
         if res is None:
             res = Resource(b"<h1>404 Not Found</h1>", status=404)
         elif res.referer_required is not None:
@@ -46,7 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = res.wire_body()
         self.send_response(res.status)
         self.send_header("Content-Type", res.content_type)
-        for name, value in res.headers:
+        for name, value in [*res.headers, *res.validators()]:
             self.send_header(name, value)
         if res.gzip:
             self.send_header("Content-Encoding", "gzip")
@@ -73,7 +102,7 @@ class SiteServer(ThreadingHTTPServer):
 
     def __init__(self, routes: dict[str, Resource] | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__((host, port), _Handler)
-        self.routes: dict[str, Resource] = routes or {}
+        self.routes: dict[str, Resource | list[Resource]] = routes or {}
         self.log: list[tuple[str, dict[str, str]]] = []
         self._thread: threading.Thread | None = None
 

@@ -126,6 +126,10 @@ class FeedSpider(FeedEntrySpider):
 
     def parse_feed(self, response: Response, source: Source) -> Iterator[Post | scrapy.Request]:
         stats = self.crawler.stats
+        if response.status == 304:
+            # Answer to the conditional request crawler.incremental made: nothing new to yield.
+            stats.set_value(f"postarc/source/{source.name}/status", "not modified")
+            return
         try:
             feed = parse_feed(response.body, response.url, response.headers.get("Content-Type", b"").decode("latin-1"))
         except FeedError as exc:

@@ -1,0 +1,208 @@
+"""Incremental crawling: each run costs almost nothing when a feed has not changed.
+
+Three components, one job each, all reading or writing the catalogue (``state.sqlite``):
+
+- ``ConditionalFeedMiddleware`` (downloader): sends a feed's stored ``ETag`` /
+  ``Last-Modified`` back as ``If-None-Match`` / ``If-Modified-Since`` and lets the ``304`` through
+  to the spider, which yields nothing for it.
+- ``SkipUnchangedMiddleware`` (spider): drops a post the archive already holds unchanged
+  *before* any request is made for it, so neither its article page nor its images are fetched.
+- ``SourceState`` (extension): counts the bytes each source received, and when a crawl
+  finishes records per source the run time, the outcome and the feed's new validators.
+
+Validators are stored only at the end of a finished crawl, and only for a source whose every
+post made it through the pipelines: a run that is interrupted (or loses a post to an error)
+leaves the old validators, so the next run fetches the whole feed again and picks up exactly
+the posts that were not archived yet. That is also what makes an interrupted crawl resumable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scrapy import Request, signals
+from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
+
+from archive.catalogue import Catalogue, PostRow
+from crawler.items import Post
+
+if TYPE_CHECKING:
+    from scrapy import Spider
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from twisted.python.failure import Failure
+    from typing_extensions import Self
+
+logger = logging.getLogger(__name__)
+
+#: How ``last_run`` is written to the catalogue (UTC, like every other time there).
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def content_hash(post: Post) -> str:
+    """What, when it changes, makes a post worth archiving again (a post without feed text: its page)."""
+    h = hashlib.sha256()
+    for part in (post.title, post.link or "", post.feed_html or post.page_html or ""):
+        h.update(part.encode("utf-8", "surrogatepass"))
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def is_unchanged(known: PostRow | None, digest: str, posts_dir: Path) -> bool:
+    """The archive already holds this version of the post (and its Markdown is still there)."""
+    return known is not None and known.content_hash == digest and (posts_dir / f"{known.path}.md").exists()
+
+
+def parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+class _CatalogueReader:
+    """A catalogue connection for the length of the crawl."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.archive_dir = Path(crawler.settings["POSTARC_ARCHIVE_DIR"])
+        self.catalogue: Catalogue | None = None
+        crawler.signals.connect(self._open, signal=signals.spider_opened)
+        crawler.signals.connect(self._close, signal=signals.spider_closed)
+
+    def _open(self) -> None:
+        self.catalogue = Catalogue.of_archive(self.archive_dir)
+
+    def _close(self) -> None:
+        if self.catalogue:
+            self.catalogue.close()
+            self.catalogue = None
+
+
+class ConditionalFeedMiddleware(_CatalogueReader):
+    """Make feed requests conditional on what the last finished run stored.
+
+    A downloader middleware rather than headers set in the spider: validators are transport
+    state (as in Scrapy's own ``RFC2616Policy``), so the spider stays unaware of them and any
+    spider that marks its feed requests (``meta["postarc_kind"] = "feed"`` and
+    ``meta["postarc_source"]``) gets them. It sits before the WARC middleware, so the request
+    records show the conditional headers as sent.
+    """
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        name = request.meta.get("postarc_source")
+        if request.meta.get("postarc_kind") != "feed" or not name or self.catalogue is None:
+            return
+        state = self.catalogue.source_state(name)
+        # Validators belong to one URL: a source whose URL changed starts afresh.
+        if not state or state["url"] != request.url or not (state["etag"] or state["last_modified"]):
+            return
+        if state["etag"]:
+            request.headers.setdefault("If-None-Match", state["etag"])
+        if state["last_modified"]:
+            request.headers.setdefault("If-Modified-Since", state["last_modified"])
+        # HttpErrorMiddleware filters non-2xx responses; a 304 here is an answer, not an error.
+        allowed = request.meta.get("handle_httpstatus_list", [])
+        if 304 not in allowed:
+            request.meta["handle_httpstatus_list"] = [*allowed, 304]
+
+
+class SkipUnchangedMiddleware(_CatalogueReader, BaseSpiderMiddleware):
+    """Drop unchanged posts from the spider's output before they cost a request.
+
+    A post reaches the engine either as an item (feed text only) or inside the request for its
+    article page (``cb_kwargs["post"]``). Either way, if the catalogue has the same source, guid
+    and content hash, and its Markdown exists, nothing is passed on: no page request, no image
+    request, no pipeline work, and the Markdown file is not touched.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        BaseSpiderMiddleware.__init__(self, crawler)
+        _CatalogueReader.__init__(self, crawler)
+        self.posts_dir = self.archive_dir / "posts"
+
+    def get_processed_request(self, request: Request, response: Response | None) -> Request | None:
+        post = request.cb_kwargs.get("post")
+        return None if isinstance(post, Post) and self._unchanged(post) else request
+
+    def get_processed_item(self, item: Any, response: Response | None) -> Any:
+        return None if isinstance(item, Post) and self._unchanged(item) else item
+
+    def _unchanged(self, post: Post) -> bool:
+        assert self.catalogue is not None
+        if not is_unchanged(self.catalogue.post(post.source, post.guid), content_hash(post), self.posts_dir):
+            return False
+        self.crawler.stats.inc_value(f"postarc/source/{post.source}/unchanged")
+        return True
+
+
+class SourceState:
+    """Per-source bookkeeping: bytes received during the crawl, the catalogue row after it."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.stats = crawler.stats
+        self.archive_dir = Path(crawler.settings["POSTARC_ARCHIVE_DIR"])
+        self.started = datetime.now(timezone.utc)
+        self.validators: dict[str, tuple[str, str | None, str | None]] = {}  # name -> url, ETag, Last-Modified
+        self.lost_posts: set[str] = set()  # sources with a post that failed in a pipeline
+        crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.response_downloaded, signal=signals.response_downloaded)
+        crawler.signals.connect(self.item_error, signal=signals.item_error)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def spider_opened(self) -> None:
+        self.started = datetime.now(timezone.utc)
+
+    def response_downloaded(self, response: Response, request: Request) -> None:
+        """Bytes as received (still content-encoded: what the WARC stores), per source."""
+        name = request.meta.get("postarc_source")
+        if not name:
+            return
+        self.stats.inc_value(f"postarc/source/{name}/bytes", len(response.body))
+        if request.meta.get("postarc_kind") == "feed" and response.status == 200:
+            url = (request.meta.get("redirect_urls") or [request.url])[0]
+            self.validators[name] = (url, _header(response, "ETag"), _header(response, "Last-Modified"))
+
+    def item_error(self, item: Any, failure: Failure) -> None:
+        if isinstance(item, Post):
+            self.lost_posts.add(item.source)
+
+    def spider_closed(self, spider: Spider, reason: str) -> None:
+        catalogue = Catalogue.of_archive(self.archive_dir)
+        try:
+            for name, status in self.source_statuses():
+                if reason != "finished":
+                    # Keep last_run: the source stays due, so the next run resumes it.
+                    catalogue.save_source_state(name, last_status=f"interrupted ({reason})")
+                    continue
+                values: dict[str, Any] = {"last_run": self.started.strftime(TIME_FORMAT), "last_status": status}
+                if status == "ok" and name in self.validators and name not in self.lost_posts:
+                    url, etag, last_modified = self.validators[name]
+                    values.update(url=url, etag=etag, last_modified=last_modified)
+                elif name in self.lost_posts:
+                    logger.warning("source %s: a post failed; its feed will be fetched in full next run", name)
+                catalogue.save_source_state(name, **values)
+        finally:
+            catalogue.close()
+
+    def source_statuses(self) -> list[tuple[str, str]]:
+        """(name, status) of every source the spider started (it sets ``…/<name>/status``)."""
+        out = []
+        for key, value in self.stats.get_stats().items():
+            parts = key.split("/")
+            if len(parts) == 4 and parts[:2] == ["postarc", "source"] and parts[3] == "status":
+                out.append((parts[2], str(value)))
+        return out
+
+
+def _header(response: Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None

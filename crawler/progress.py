@@ -1,0 +1,78 @@
+"""A live progress line on a terminal: feeds done, posts new/updated/unchanged, bytes.
+
+Enabled by ``POSTARC_PROGRESS`` (``postarc crawl`` turns it on when stderr is a TTY); it reads
+the crawl's stats, so it knows nothing the summary table does not.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, TextIO
+
+from scrapy import signals
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.asyncio import create_looping_call
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.utils.asyncio import AsyncioLoopingCall
+    from twisted.internet.task import LoopingCall
+    from typing_extensions import Self
+
+INTERVAL = 0.5  # seconds between redraws
+
+
+def source_totals(stats: dict[str, object]) -> dict[str, int]:
+    """Sum the per-source counters (``postarc/source/<name>/<what>``) over all sources."""
+    totals = {"feeds": 0, "feeds_done": 0, "new": 0, "updated": 0, "unchanged": 0, "bytes": 0}
+    for key, value in stats.items():
+        parts = key.split("/")
+        if len(parts) != 4 or parts[:2] != ["postarc", "source"]:
+            continue
+        if parts[3] == "status":
+            totals["feeds"] += 1
+            totals["feeds_done"] += value != "started"
+        elif parts[3] in totals and isinstance(value, int):
+            totals[parts[3]] += value
+    return totals
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+class Progress:
+    def __init__(self, crawler: Crawler, out: TextIO) -> None:
+        self.crawler = crawler
+        self.out = out
+        self.loop: AsyncioLoopingCall | LoopingCall | None = None
+        crawler.signals.connect(self.start, signal=signals.spider_opened)
+        crawler.signals.connect(self.stop, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        if not crawler.settings.getbool("POSTARC_PROGRESS"):
+            raise NotConfigured
+        return cls(crawler, sys.stderr)
+
+    def start(self) -> None:
+        self.loop = create_looping_call(self.draw)
+        self.loop.start(INTERVAL)
+
+    def draw(self) -> None:
+        t = source_totals(self.crawler.stats.get_stats())
+        engine = self.crawler.engine
+        active = len(engine.downloader.active) if engine else 0
+        self.out.write(f"\r\033[Kfeeds {t['feeds_done']}/{t['feeds']}  new {t['new']}  updated {t['updated']}  "
+                       f"unchanged {t['unchanged']}  {human_bytes(t['bytes'])}  ({active} downloading)")
+        self.out.flush()
+
+    def stop(self) -> None:
+        if self.loop is not None and self.loop.running:
+            self.loop.stop()
+        self.out.write("\r\033[K")
+        self.out.flush()

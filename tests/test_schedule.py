@@ -1,0 +1,97 @@
+"""``postarc schedule``: runs sources on time, one crawl at a time, and stops cleanly on a signal."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from crawler.demo.server import SiteServer
+from crawler.demo.site import build_routes
+from crawler.lock import ArchiveLock
+from tests.helpers import REPO, posts_of, write_sources
+from tests.test_crawl import warcio_check
+
+
+@contextmanager
+def scheduler(sources: Path, archive: Path, log: Path) -> Iterator[subprocess.Popen[str]]:
+    """``postarc schedule`` in the background; its stderr goes to ``log``."""
+    with log.open("w", encoding="utf-8") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "schedule", "--sources", str(sources),
+                                 "--archive", str(archive)], cwd=REPO, stderr=err, text=True)
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def feed_requests(site: SiteServer, path: str) -> int:
+    return sum(1 for p, _h in site.log if p == path)
+
+
+def test_every_5s_runs_three_times_in_22s_and_stops_on_sigterm(demo_site: SiteServer, tmp_path: Path):
+    sources = write_sources(tmp_path, f"sources:\n  - name: zhihu\n    url: {demo_site.base}/feed.json\n"
+                                      f"    every: 5s\n")
+    archive, log = tmp_path / "data", tmp_path / "schedule.log"
+    with scheduler(sources, archive, log) as proc:
+        assert wait_for(lambda: feed_requests(demo_site, "/feed.json") >= 3, timeout=22), log.read_text()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    assert not list((archive / "warc").glob("*.open"))
+    warcio_check(archive)
+    text = log.read_text()
+    assert text.count("crawling zhihu") >= 3 and "stopped" in text
+    assert len(posts_of(archive)) == 1
+
+
+def test_sigterm_during_a_crawl_lets_it_close_its_warc_files(site: SiteServer, tmp_path: Path):
+    routes = build_routes(site.base)
+    routes["/posts/harbour.html"].delay = 3  # the crawl is busy when the signal comes
+    site.routes.update(routes)
+    sources = write_sources(tmp_path, f"sources:\n  - name: hot\n    url: {site.base}/rss.xml\n"
+                                      f"    follow_links: true\n")
+    archive, log = tmp_path / "data", tmp_path / "schedule.log"
+    with scheduler(sources, archive, log) as proc:
+        assert wait_for(lambda: feed_requests(site, "/posts/harbour.html") == 1, timeout=30), log.read_text()
+        assert list((archive / "warc").glob("*.open"))  # mid-crawl: a WARC file is being written
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0, log.read_text()
+    assert not list((archive / "warc").glob("*.open"))
+    warcio_check(archive)
+    text = log.read_text()
+    assert "crawl of hot exited 5" in text  # the child stopped as an interrupted crawl does
+    assert "Traceback" not in text
+
+
+def test_a_crawl_holding_the_archive_makes_the_scheduler_wait(demo_site: SiteServer, tmp_path: Path):
+    sources = write_sources(tmp_path, f"sources:\n  - name: zhihu\n    url: {demo_site.base}/feed.json\n"
+                                      f"    every: 1h\n")
+    archive, log = tmp_path / "data", tmp_path / "schedule.log"
+    lock = ArchiveLock(archive)
+    lock.acquire()  # as a cron-started crawl would
+    try:
+        with scheduler(sources, archive, log) as proc:
+            assert wait_for(lambda: "archive busy" in log.read_text(), timeout=30), log.read_text()
+            assert feed_requests(demo_site, "/feed.json") == 0
+            lock.release()
+            assert wait_for(lambda: "crawl of zhihu exited 0" in log.read_text(), timeout=30), log.read_text()
+            assert feed_requests(demo_site, "/feed.json") == 1
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=30) == 0
+    finally:
+        lock.release()
