@@ -17,9 +17,9 @@ import subprocess
 import sys
 import time
 import zlib
-from io import BytesIO
 from datetime import datetime, timezone
 from html import escape
+from io import BytesIO
 from pathlib import Path
 
 import brotli
@@ -220,7 +220,8 @@ def twice(tmp_path_factory: pytest.TempPathFactory):
     archive = tmp / "data"
     with SiteServer() as site:
         site.routes.update(aggregator_routes(site.base))
-        sources = write_sources(tmp, f"sources:\n  - name: agg\n    url: {site.base}/feed.xml\n    follow_links: true\n")
+        sources = write_sources(tmp, f"sources:\n  - name: agg\n    url: {site.base}/feed.xml\n"
+                                     f"    follow_links: true\n")
         args = ("crawl", "--sources", str(sources), "--archive", str(archive), "-s", "WARC_MAX_SIZE=150000")
         first = postarc(*args)
         after_first = warc_bytes(archive)
