@@ -30,6 +30,7 @@ class Post:
     page_html: str | None = None
     page_error: str | None = None
     capture: Written | None = None  # the response record the post came from
+    requested_url: str | None = None  # ``postarc archive``: the URL asked for that gave this post
     # Per-source output options (None = the crawl's settings).
     images_mode: str | None = None
     image_proxy: str | None = None

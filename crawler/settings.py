@@ -66,6 +66,9 @@ DOWNLOADER_MIDDLEWARES = {
     # After every engine-side middleware (so it sees the request as sent) and before
     # HttpCompressionMiddleware on the way back (so it sees the body as received).
     "crawler.middlewares.WarcCaptureMiddleware": 950,
+    # Scrapy's robots.txt middleware, fixed for requests that wait on a host's robots.txt.
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.robots.RobotsTxtMiddleware": 100,
     # Conditional feed requests (If-None-Match / If-Modified-Since); before the WARC capture.
     "crawler.incremental.ConditionalFeedMiddleware": 580,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,

@@ -1,0 +1,176 @@
+"""UrlSpider: ``postarc archive URL…`` — each URL archived now, as a feed or as one post page.
+
+A URL whose response is a feed (by its content or, failing that, its content type) yields every
+entry as a crawl does (``FeedEntrySpider``); an HTML page yields one post whose title, author
+and date come from the page's own metadata. What became of each URL is announced with the
+``url_resolved`` signal, so a command can report per URL without reaching into the spider.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import scrapy
+from scrapy.exceptions import (CannotResolveHostError, DownloadCancelledError, DownloadConnectionRefusedError,
+                               DownloadTimeoutError, IgnoreRequest)
+from scrapy.http import Response, TextResponse
+from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TCPTimedOutError, TimeoutError
+from twisted.python.failure import Failure
+from w3lib.encoding import html_to_unicode
+from w3lib.url import canonicalize_url
+
+from archive.feeds import FeedError, parse_feed
+from archive.pagemeta import page_metadata
+from crawler.items import Post
+from crawler.middlewares import CAPTURE_META
+from crawler.sources import Source
+from crawler.spiders.feeds import FeedEntrySpider, describe_failure
+
+#: Sent once per URL: ``url`` (as asked), ``kind`` ("feed", "page" or None), ``reason`` (why it
+#: failed, or None), ``warc`` (file of the URL's response record, or None), ``posts`` (how many
+#: posts it yields).
+url_resolved = object()
+
+#: ``Post.source`` of one-off pages; their guid is the page's canonical URL.
+PAGE_SOURCE = "archive"
+
+_XML_ROOT = re.compile(rb"<(rss|feed|rdf:rdf)[\s>]", re.IGNORECASE)
+_HTML_MARK = re.compile(rb"<!doctype\s+html|<html[\s>]", re.IGNORECASE)
+_FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+json",
+               "application/xml", "text/xml", "application/x-rss+xml"}
+_HTML_TYPES = {"text/html", "application/xhtml+xml"}
+_SNIFF = 4096
+
+
+def sniff(body: bytes, content_type: str) -> str | None:
+    """``feed``, ``page`` or None (neither): the body first, since servers mislabel feeds."""
+    head = body[:_SNIFF].lstrip(b"\xef\xbb\xbf \t\r\n")
+    mime = content_type.split(";")[0].strip().lower()
+    if head.startswith(b"{") or "json" in mime:
+        return "feed" if b'"https://jsonfeed.org/version/' in body.replace(b"\\/", b"/") else None
+    if head.startswith(b"<") and _XML_ROOT.search(head) and not _HTML_MARK.search(head):
+        return "feed"
+    if mime in _HTML_TYPES or _HTML_MARK.search(head):
+        return "page"
+    return "feed" if mime in _FEED_TYPES else None
+
+
+def failure_reason(failure: Failure) -> str:
+    """Why a URL could not be fetched, in the words a user expects."""
+    if failure.check(DownloadConnectionRefusedError, ConnectionRefusedError):
+        return "connection refused"
+    if failure.check(DownloadTimeoutError, TimeoutError, TCPTimedOutError):
+        return "timeout"
+    if failure.check(CannotResolveHostError, DNSLookupError):
+        return "host not found"
+    if failure.check(IgnoreRequest) and "robots.txt" in str(failure.value):
+        return "robots.txt disallowed"
+    if failure.check(DownloadCancelledError) and "max size" in str(failure.value):
+        return "too large"
+    return describe_failure(failure)  # HTTP <status>, or the exception's name and text
+
+
+def feed_source_name(feed_url: str) -> str:
+    """A source name per feed URL (entries of two feeds may share a guid): ``archive-<host>-<hash>``."""
+    canonical = canonicalize_url(feed_url)
+    host = urlsplit(canonical).hostname or "feed"
+    return f"archive-{host}-{hashlib.sha1(canonical.encode()).hexdigest()[:8]}"
+
+
+def _as_list(value: Any, sep: str) -> list[str]:
+    """Spider arguments come as lists from a command, or as strings from ``-a name=value``."""
+    if isinstance(value, str):
+        value = value.split(sep) if sep else value.split()
+    return [v.strip() for v in value or [] if v and v.strip()]
+
+
+class UrlSpider(FeedEntrySpider):
+    """Arguments: ``urls`` (list, or whitespace-separated), ``categories`` (list, or comma-separated),
+    ``limit`` (entries per feed), ``follow_links`` (fetch feed entries' article pages), ``timezone``
+    (for dates without a zone)."""
+
+    name = "url"
+
+    def __init__(self, urls: Any = (), categories: Any = (), limit: Any = None, follow_links: Any = False,
+                 timezone: str = "UTC", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.urls = _as_list(urls, "")
+        self.categories = _as_list(categories, ",")
+        self.limit = int(limit) if limit else None
+        self.follow_links = str(follow_links).lower() in ("1", "true", "yes", "on")
+        ZoneInfo(timezone)  # an unknown zone is a usage error, raised before any request
+        self.timezone = timezone
+
+    async def start(self) -> AsyncIterator[scrapy.Request]:
+        for url in self.urls:
+            yield scrapy.Request(url, callback=self.parse, errback=self.failed, dont_filter=True,
+                                 meta={"postarc_url": url, "postarc_kind": "url"})
+
+    def parse(self, response: Response, **kwargs: Any) -> Iterator[Post | scrapy.Request]:
+        url = response.meta["postarc_url"]
+        content_type = response.headers.get("Content-Type", b"").decode("latin-1")
+        kind = sniff(response.body, content_type)
+        if kind == "page":
+            self.resolve(response, "page", posts=1)
+            yield self.page_post(response)
+        elif kind == "feed":
+            try:
+                feed = parse_feed(response.body, response.url, content_type)
+            except FeedError as exc:
+                self.resolve(response, "feed", str(exc))
+                return
+            source = Source(name=feed_source_name(response.url), url=response.url, categories=self.categories,
+                            timezone=self.timezone, follow_links=self.follow_links, limit=self.limit)
+            self.resolve(response, "feed", posts=len(self.entries(feed, source)))
+            for out in self.feed_items(response, feed, source):
+                post = out.cb_kwargs["post"] if isinstance(out, scrapy.Request) else out
+                post.requested_url = url
+                yield out
+        else:
+            self.resolve(response, None, f"not HTML or a feed ({content_type.split(';')[0] or 'no content type'})")
+
+    def page_post(self, response: Response) -> Post:
+        """One post from an article page: its metadata, and the page as the body's source."""
+        if isinstance(response, TextResponse):
+            html = response.text
+        else:  # served as binary, sniffed as HTML: decode it as Scrapy decodes text responses
+            html = html_to_unicode(response.headers.get("Content-Type", b"").decode("latin-1"), response.body)[1]
+        meta = page_metadata(html, response.url)
+        return Post(
+            source=PAGE_SOURCE,
+            feed_url=response.url,
+            title=meta.title or response.url,
+            guid=canonicalize_url(response.url),
+            link=response.url,
+            author=meta.author or meta.site_name or urlsplit(response.url).hostname or "",
+            categories=list(self.categories),
+            feed_html="",
+            fetched_at=datetime.now(timezone.utc),
+            timezone=self.timezone,
+            page_url=response.url,
+            page_html=html,
+            capture=response.meta.get(CAPTURE_META),
+            requested_url=response.meta["postarc_url"],
+        )
+
+    def failed(self, failure: Failure) -> None:
+        request = failure.request
+        capture = request.meta.get(CAPTURE_META)
+        self._announce(request.meta["postarc_url"], None, failure_reason(failure),
+                       capture.filename if capture else None)
+
+    def resolve(self, response: Response, kind: str | None, reason: str | None = None, posts: int = 0) -> None:
+        capture = response.meta.get(CAPTURE_META)
+        self._announce(response.meta["postarc_url"], kind, reason, capture.filename if capture else None, posts)
+
+    def _announce(self, url: str, kind: str | None, reason: str | None, warc: str | None, posts: int = 0) -> None:
+        if reason:
+            self.logger.info("%s failed: %s", url, reason)
+        self.crawler.stats.inc_value(f"postarc/urls/{'failed' if reason else 'ok'}")
+        self.crawler.signals.send_catch_log(url_resolved, url=url, kind=kind, reason=reason, warc=warc, posts=posts)
