@@ -1,18 +1,45 @@
 """Choosing a post's body: the feed's HTML or the article page's main text.
 
-Pure functions of strings, so a process pool can run them off Scrapy's reactor thread.
+The page's main text comes from trafilatura. Pure functions of strings, so a process pool can
+run them off Scrapy's reactor thread.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from urllib.parse import urljoin
 
 import trafilatura
+from lxml import etree
+from lxml.html import HtmlElement
 
-from archive.html import clean_html, find_images, text_blocks
+from archive.html import (BLOCK_TAGS, clean_html, find_images, normalise_pre, parse_document, settle_images,
+                          text_blocks, to_html, unwrap_proxy)
 
-# A feed body shorter than this share of the page's main text is taken for a summary.
+# A feed body shorter than this share of the page's main text may be a summary of it…
 SUMMARY_RATIO = 0.6
+# …and is one if at least this share of its text is found in the page (an excerpt, not other text).
+SUMMARY_COVERAGE = 0.5
+# Length of the character n-grams compared: long enough that unrelated text shares few of them.
+SHINGLE = 8
+
+# How excerpts end ("…", "...", WordPress' "[…]"): not part of the page's text.
+_TRAILING_ELLIPSIS = re.compile(r"\s*\[?(?:…+|\.{3,})\]?\s*$")
+
+# trafilatura keeps an <img> only when its URL ends in an image extension (utils.is_image_file);
+# CDNs often serve images without one. Images get a stand-in URL under this reserved (RFC 2606)
+# domain for the extraction, and their own URL back afterwards.
+_STAND_IN = "https://postarc.invalid/image/{}.png"
+
+# trafilatura's TEI elements and renditions, as HTML.
+_TEI_TAGS = {"item": "li", "quote": "blockquote", "lb": "br", "graphic": "img", "row": "tr", "ab": "p"}
+_TEI_RENDITIONS = {"#b": "strong", "#i": "em", "#u": "u", "#t": "code", "#sub": "sub", "#sup": "sup"}
+_HEADING = re.compile(r"h[1-6]")
+
+# Elements whose loose text trafilatura drops: text between <br>s or after a block child.
+_CONTAINERS = frozenset(BLOCK_TAGS - {"p", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "table", "tbody",
+                                      "thead", "tfoot", "tr", "ul", "ol", "dl", "hr"})
 
 
 @dataclass(frozen=True)
@@ -23,30 +50,190 @@ class Body:
 
 
 def extract_page(page_html: str, page_url: str | None) -> str:
-    """The main content of an article page as HTML (trafilatura), '' if none was found."""
+    """The main content of an article page as clean HTML (trafilatura), '' if none was found."""
+    root = parse_document(page_html)
+    if root is None:
+        return ""
+    stand_ins = _stand_in_images(root, page_url)
+    _paragraphize(root)
+    normalise_pre(root)
+    _mark_code(root)
     result = trafilatura.extract(
-        page_html, url=page_url, output_format="html", include_images=True, include_links=True,
+        root, url=page_url, output_format="xml", include_images=True, include_links=True,
         include_tables=True, include_formatting=True, include_comments=False, favor_recall=True,
     )
-    return result or ""
-
-
-def _text_len(html: str) -> int:
-    return sum(len(b) for b in text_blocks(html))
+    main = etree.fromstring(result.encode("utf-8")).find("main") if result else None
+    if main is None:
+        return ""
+    return to_html(_tei_to_html(main), page_url, stand_ins)
 
 
 def choose_body(feed_html: str, base_url: str | None, page_html: str | None = None,
                 page_url: str | None = None) -> Body:
     """The body that holds the post.
 
-    The feed's HTML wins unless it is only a summary of what the page carries: a page that is
-    boilerplate-only or truncated never replaces a complete feed body.
+    The feed's HTML wins unless it is a summary of what the page carries: a page that is
+    boilerplate only, truncated or about something else never replaces the feed's body.
     """
-    feed = clean_html(feed_html, base_url)
-    chosen, source = feed, "feed"
+    feed = _Candidate(clean_html(feed_html, base_url), "feed")
+    chosen = feed
     if page_html:
-        page = clean_html(extract_page(page_html, page_url), page_url)
-        if _text_len(feed) < SUMMARY_RATIO * _text_len(page):
-            chosen, source = page, "page"
-    images = [img.url for img in find_images(chosen)]
-    return Body(html=chosen, source=source, image_urls=images)
+        page = _Candidate(extract_page(page_html, page_url), "page")
+        if feed.summarises(page):
+            chosen = page
+    return Body(html=chosen.html, source=chosen.source, image_urls=chosen.image_urls)
+
+
+@dataclass
+class _Candidate:
+    html: str
+    source: str
+
+    def __post_init__(self) -> None:
+        self.text = " ".join(text_blocks(self.html))
+        self.image_urls = [img.url for img in find_images(self.html)]
+
+    def summarises(self, other: _Candidate) -> bool:
+        """This body is a summary of ``other``: much shorter, and mostly found in it.
+
+        A feed with no text at all (a photo post) is a summary only of a page that has text and
+        every picture of its own.
+        """
+        if len(self.text) >= SUMMARY_RATIO * len(other.text):
+            return False
+        if not self.text:
+            return set(self.image_urls) <= set(other.image_urls)
+        return _coverage(_TRAILING_ELLIPSIS.sub("", self.text), other.text) >= SUMMARY_COVERAGE
+
+
+def _coverage(part: str, whole: str) -> float:
+    """Share of ``part``'s character n-grams found in ``whole``, whitespace ignored (CJK text has
+    no words to compare)."""
+    part, whole = "".join(part.split()), "".join(whole.split())
+    if len(part) <= SHINGLE:
+        return float(part in whole)
+    mine = _shingles(part)
+    return len(mine & _shingles(whole)) / len(mine)
+
+
+def _shingles(text: str) -> set[str]:
+    return {text[i:i + SHINGLE] for i in range(len(text) - SHINGLE + 1)}
+
+
+def _stand_in_images(root: HtmlElement, base_url: str | None) -> dict[str, str]:
+    """Give each image its real URL (lazy attributes, srcset, proxies) and then a stand-in that
+    trafilatura keeps; returns stand-in -> real URL. Trackers and data: URIs go."""
+    settle_images(root)
+    stand_ins = {}
+    for img in list(root.iter("img")):
+        url = unwrap_proxy(urljoin(base_url or "", img.get("src", "").strip()))
+        if not url.lower().startswith(("http://", "https://")):
+            img.drop_tree()
+            continue
+        stand_in = _STAND_IN.format(len(stand_ins))
+        stand_ins[stand_in] = url
+        for attr in [a for a in img.attrib if a not in ("alt", "title")]:
+            del img.attrib[attr]
+        img.set("src", stand_in)
+    return stand_ins
+
+
+def _paragraphize(root: HtmlElement) -> None:
+    """Wrap loose text runs of container elements in <p>s, as a reader sees them.
+
+    trafilatura reads paragraphs, and drops text that sits directly in a <div> between <br>s or
+    after a nested block (common in feed-born pages); as <p>s those runs are kept.
+    """
+    for el in list(root.iter(*_CONTAINERS)):
+        if any(child.tag == "br" or child.tag in BLOCK_TAGS for child in el):
+            _wrap_runs(el)
+
+
+def _wrap_runs(el: HtmlElement) -> None:
+    nodes: list[str | HtmlElement] = [el.text or ""]
+    for child in el:
+        nodes += [child, child.tail or ""]
+        child.tail = None
+    el.text = None
+    del el[:]
+    run: list[str | HtmlElement] = []
+    for node in [*nodes, None]:
+        is_break = node is None or (not isinstance(node, str) and isinstance(node.tag, str)
+                                    and (node.tag == "br" or node.tag in BLOCK_TAGS))
+        if not is_break:
+            run.append(node)  # type: ignore[arg-type]
+            continue
+        if _has_content(run):
+            paragraph = el.makeelement("p", {})
+            for part in run:
+                _append(paragraph, part)
+            el.append(paragraph)
+        run = []
+        if node is not None and node.tag != "br":
+            el.append(node)
+
+
+def _has_content(run: list[str | HtmlElement]) -> bool:
+    for part in run:
+        if isinstance(part, str):
+            if part.strip():
+                return True
+        elif not isinstance(part.tag, str):
+            continue
+        elif part.text_content().strip() or part.tag == "img" or next(part.iter("img"), None) is not None:
+            return True
+    return False
+
+
+def _append(parent: HtmlElement, part: str | HtmlElement) -> None:
+    if not isinstance(part, str):
+        parent.append(part)
+    elif len(parent):
+        parent[-1].tail = (parent[-1].tail or "") + part
+    else:
+        parent.text = (parent.text or "") + part
+
+
+def _mark_code(root: HtmlElement) -> None:
+    """Every <pre> holds its text in one <code>: trafilatura turns other <pre>s into quotes,
+    losing their line breaks."""
+    for pre in root.iter("pre"):
+        if len(pre) == 1 and pre[0].tag == "code" and not (pre.text or "").strip() and not (pre[0].tail or "").strip():
+            continue
+        code = pre.makeelement("code", {})
+        code.text, pre.text = pre.text, None
+        code.extend(list(pre))
+        pre.append(code)
+
+
+def _tei_to_html(main: etree._Element) -> str:
+    """trafilatura's XML (TEI) body as HTML.
+
+    Its own HTML output writes every list as <ul> and every <code> as <pre>, and pretty-prints
+    into <pre>; from the XML, ordered lists, inline code and code indentation survive.
+    """
+    for el in main.iter(etree.Element):
+        rend = el.get("rend", "")
+        if el.tag == "list":
+            el.tag = "ol" if rend == "ol" else "ul"
+        elif el.tag == "head":
+            el.tag = rend if _HEADING.fullmatch(rend) else "h3"
+        elif el.tag == "hi":
+            el.tag = _TEI_RENDITIONS.get(rend, "span")
+        elif el.tag == "cell":
+            el.tag = "th" if el.get("role") == "head" else "td"
+        elif el.tag == "code":
+            el.tag = "code" if "\n" not in el.xpath("string()") and _has_text_beside(el) else "pre"
+        elif el.tag == "ref":
+            el.tag = "a"
+            el.set("href", el.get("target", ""))
+        else:
+            el.tag = _TEI_TAGS.get(el.tag, el.tag)
+    main.tag = "div"
+    return etree.tostring(main, method="html", encoding="unicode")
+
+
+def _has_text_beside(el: etree._Element) -> bool:
+    previous = el.getprevious()
+    before = previous.tail if previous is not None else el.getparent().text
+    return bool((before or "").strip() or (el.tail or "").strip())

@@ -165,19 +165,19 @@ def _clean_tree(html: str, base_url: str | None) -> HtmlElement | None:
     if body is None:
         return None
     _decode_cf_emails(body)
-    _settle_images(body)
+    settle_images(body)
     _drop_unnamable_attributes(body)
     _CLEANER(body)
     if base_url:
         body.make_links_absolute(base_url, resolve_base_href=False, handle_failures="ignore")
     for img in body.iter("img"):
         img.set("src", unwrap_proxy(img.get("src", "")))
-    _normalise_pre(body)
+    normalise_pre(body)
     return body
 
 
-def _parse_body(html: str) -> HtmlElement | None:
-    """The <body> of a fragment or of a whole document (trafilatura returns those)."""
+def parse_document(html: str) -> HtmlElement | None:
+    """The <html> root of a whole document, or of a fragment wrapped in one (None: nothing there)."""
     text = _NOT_XML_CHAR.sub("", html or "")
     if not text.strip():
         return None
@@ -192,7 +192,13 @@ def _parse_body(html: str) -> HtmlElement | None:
         root = lxml.html.document_fromstring(text.encode("utf-8"), parser=parser)
     except etree.ParserError:  # "Document is empty": only comments or the like
         return None
-    return root.find("body")
+    return root
+
+
+def _parse_body(html: str) -> HtmlElement | None:
+    """The <body> of a fragment or of a whole document (trafilatura returns those)."""
+    root = parse_document(html)
+    return None if root is None else root.find("body")
 
 
 def _inner_html(el: HtmlElement) -> str:
@@ -238,7 +244,7 @@ def _decode_cf_email(hex_data: str) -> str | None:
     return email if email and not _NOT_XML_CHAR.search(email) else None
 
 
-def _settle_images(root: HtmlElement) -> None:
+def settle_images(root: HtmlElement) -> None:
     """Give every <img> its real src; drop tracking pixels, source-less images, <picture>."""
     for img in list(root.iter("img")):
         src = _real_src(img)
@@ -294,7 +300,7 @@ def _is_pixel(img: HtmlElement) -> bool:
     return False
 
 
-def _normalise_pre(root: HtmlElement) -> None:
+def normalise_pre(root: HtmlElement) -> None:
     """Code laid out as 'line<br>' (often followed by a newline) and &nbsp; becomes plain text;
     nested <pre>s (trafilatura writes <pre><pre>) become one."""
     for pre in list(root.iter("pre")):

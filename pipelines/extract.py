@@ -14,7 +14,11 @@ if TYPE_CHECKING:
 
 
 class ExtractPipeline:
-    """Runs ``archive.extract.choose_body`` in the worker pool, off the reactor thread."""
+    """Runs ``archive.extract.choose_body`` in the worker pool, off the reactor thread.
+
+    Which body won is kept on the post (``body_source``, also in the catalogue) and counted in
+    the stats, overall (``postarc/body/feed|page``) and per source.
+    """
 
     def __init__(self, pool: WorkerPool, crawler: Crawler) -> None:
         self.pool = pool
@@ -32,4 +36,5 @@ class ExtractPipeline:
         item.body_html, item.body_source, item.image_urls = body.html, body.source, body.image_urls
         item.page_html = None  # the page is in the WARC; don't carry it further
         self.stats.inc_value(f"postarc/body/{body.source}")
+        self.stats.inc_value(f"postarc/source/{item.source}/body_{body.source}")
         return item
