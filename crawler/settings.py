@@ -73,6 +73,10 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.incremental.ConditionalFeedMiddleware": 580,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.politeness.PoliteRetryMiddleware": 550,
+    # An image refused (403) for its Referer is asked for once more without one.
+    "crawler.hotlink.HotlinkRetryMiddleware": 555,
+    # HTML encodings as browsers settle them; below 590 to see bodies decompressed.
+    "crawler.charset.CharsetMiddleware": 585,
 }
 
 SPIDER_MIDDLEWARES = {

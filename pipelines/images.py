@@ -65,6 +65,8 @@ class PostImagesPipeline(FilesPipeline):
         return pipe
 
     def get_media_requests(self, item: Post, info: MediaPipeline.SpiderInfo) -> list[Request]:
+        """The article page as Referer, as the publisher's own pages send it; on a 403
+        ``crawler.hotlink.HotlinkRetryMiddleware`` asks again without one."""
         if (item.images_mode or self.default_mode) != "local":
             return []
         referer = item.page_url or item.link

@@ -24,7 +24,8 @@ class Resource:
     gzip: bool = False  # send Content-Encoding: gzip
     chunked: bool = False  # send Transfer-Encoding: chunked
     headers: list[tuple[str, str]] = field(default_factory=list)
-    referer_required: str | None = None  # 403 unless the Referer starts with this (hotlink check)
+    # Hotlink check: a request with a Referer that starts with none of these gets 403 (no Referer passes).
+    referer_required: str | tuple[str, ...] | None = None
     etag: str | None = None  # sent as ETag; a matching If-None-Match gets 304 Not Modified
     last_modified: str | None = None  # sent as Last-Modified; If-Modified-Since not older gets 304
     delay: float = 0.0  # seconds to wait before answering (a slow server)

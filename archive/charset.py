@@ -1,0 +1,31 @@
+"""Which encoding an HTML page is in, decided as browsers decide it.
+
+w3lib (Scrapy's own helper) does the WHATWG order: byte order mark, then the HTTP
+``Content-Type`` charset, then ``<meta charset>`` / ``http-equiv`` / XML declaration, then
+detection; and it reads labels the way browsers do (GB2312 and GBK mean GB18030, Big5 means
+Big5-HKSCS, Latin-1 means cp1252). Only the detection step is ours: Scrapy's (charset_normalizer)
+gives up on some undeclared GBK and Big5 pages and falls back to ASCII, while chardet names them.
+"""
+
+from __future__ import annotations
+
+import chardet
+from w3lib.encoding import html_to_unicode, resolve_encoding
+
+
+def detect_encoding(body: bytes) -> str | None:
+    """For a body that declares nothing: UTF-8 if it is valid UTF-8, else chardet's guess."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return "utf-8"
+    guess = chardet.detect(body).get("encoding")
+    return resolve_encoding(guess) if guess else None
+
+
+def html_encoding(body: bytes, content_type: str | None) -> str:
+    """The encoding to decode this HTML body with (a Python codec name)."""
+    encoding, _text = html_to_unicode(content_type, body, auto_detect_fun=detect_encoding)
+    return encoding
