@@ -167,7 +167,7 @@ def test_only_due_sources_run(demo_site: SiteServer, tmp_path: Path):
 rsshub: {demo_site.base}
 sources:
   - {{name: hourly, url: "rsshub://feed.json", every: 1h}}
-  - {{name: nightly, url: "{demo_site.base}/atom.xml", schedule: "0 3 * * *"}}
+  - {{name: yearly, url: "{demo_site.base}/atom.xml", schedule: "0 3 1 1 *"}}
   - {{name: always, url: "{demo_site.base}/rss.xml"}}
 """)
     archive = tmp_path / "data"
@@ -184,7 +184,7 @@ sources:
     assert feeds_requested("--all") == ["/atom.xml", "/feed.json", "/rss.xml"]
     db = sqlite3.connect(archive / "state.sqlite")
     assert {name for (name,) in db.execute("SELECT name FROM sources WHERE last_status='ok'")} == {
-        "hourly", "nightly", "always"}
+        "hourly", "yearly", "always"}
 
 
 def test_nothing_due_exits_zero_without_crawling(demo_site: SiteServer, tmp_path: Path):

@@ -13,7 +13,7 @@ from pathlib import Path
 from crawler.demo.server import SiteServer
 from crawler.demo.site import build_routes
 from crawler.lock import ArchiveLock
-from tests.helpers import REPO, posts_of, write_sources
+from tests.helpers import REPO, postarc, posts_of, write_sources
 from tests.test_crawl import warcio_check
 
 
@@ -95,3 +95,11 @@ def test_a_crawl_holding_the_archive_makes_the_scheduler_wait(demo_site: SiteSer
             assert proc.wait(timeout=30) == 0
     finally:
         lock.release()
+
+
+def test_nothing_to_schedule_is_refused(tmp_path: Path):
+    sources = write_sources(tmp_path, "sources:\n  - {name: a, url: 'http://127.0.0.1:9/f', enabled: false}\n")
+    run = postarc("schedule", "--sources", str(sources), "--archive", str(tmp_path / "data"))
+    assert run.returncode == 2 and "no enabled source" in run.stderr
+    run = postarc("schedule", "--sources", str(sources), "--every", "soon")
+    assert run.returncode == 2 and "--every" in run.stderr

@@ -146,6 +146,10 @@ class Command(ScrapyCommand):
             print(f"postarc: bad sources file\n{exc}", file=sys.stderr)
             self.exitcode = EXIT_USAGE
             return
+        if not any(s.enabled for s in config.sources):
+            print(f"postarc: {opts.sources}: no enabled source to schedule", file=sys.stderr)
+            self.exitcode = EXIT_USAGE
+            return
         archive = Path(self.settings["POSTARC_ARCHIVE_DIR"])
         self.exitcode = Scheduler(config, archive, self.crawl_args(opts, archive), default_every).run()
 
