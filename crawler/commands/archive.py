@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +94,7 @@ class ArchiveReport:
         self.tty = err.isatty()
         self.asked = sum(1 for r in reports.values() if not r.reason)
         self.done = 0
+        self.last = ""  # the latest URL's line, kept on a terminal's status line
         crawler.signals.connect(self.url_resolved, signal=url_resolved)
         crawler.signals.connect(self.item_scraped, signal=signals.item_scraped)
         crawler.signals.connect(self.item_error, signal=signals.item_error)
@@ -112,6 +114,8 @@ class ArchiveReport:
             if self.print_paths:
                 self.clear_line()
                 print(path, file=self.out, flush=True)
+            if self.tty:
+                self.progress(self.last)
 
     def item_error(self, item: Any, failure: Failure) -> None:
         if isinstance(item, Post) and item.requested_url in self.reports:
@@ -119,9 +123,11 @@ class ArchiveReport:
 
     def progress(self, line: str) -> None:
         """One line per URL; on a terminal, a status line redrawn in place."""
+        self.last = line
         if self.tty:
             written = sum(len(r.written) for r in self.reports.values())
-            self.err.write(f"\r\033[Karchive: {self.done}/{self.asked} URLs, {written} posts written  {line}"[:200])
+            status = f"archive: {self.done}/{self.asked} URLs, {written} posts written  {line}"
+            self.err.write("\r\033[K" + status[: shutil.get_terminal_size().columns - 1])
         else:
             self.err.write(f"archive: {line}\n")
         self.err.flush()
