@@ -18,6 +18,7 @@ import pytest
 from crawler.demo.server import Resource, SiteServer
 from crawler.demo.site import POSTS, _rss, build_routes, sources_yaml
 from crawler.lock import ArchiveLock
+from crawler.runner import log_file
 from tests.helpers import REPO, postarc, posts_of, warc_records, write_sources
 
 FEEDS = {"/rss.xml", "/atom.xml", "/feed.json"}
@@ -258,3 +259,15 @@ def test_progress_line_on_a_terminal(demo_site: SiteServer, tmp_path: Path):
     screen = b"".join(chunks).decode("utf-8", "replace")
     assert "\r\x1b[Kfeeds 0/1  new 0  updated 0  unchanged 0" in screen
     assert "zhihu" in screen  # the table follows the progress line
+
+
+def test_old_logs_are_pruned(tmp_path: Path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for day in range(1, 6):
+        (logs / f"crawl-2026010{day}T000000Z-1.log").write_text("x")
+    new = log_file(tmp_path, keep=3)
+    assert new.parent == logs and new.name.startswith("crawl-") and not new.exists()
+    assert sorted(p.name for p in logs.iterdir()) == ["crawl-20260104T000000Z-1.log", "crawl-20260105T000000Z-1.log"]
+    log_file(tmp_path, keep=0)  # 0 keeps everything
+    assert len(list(logs.iterdir())) == 2
