@@ -30,6 +30,9 @@ class Post:
     page_html: str | None = None
     page_error: str | None = None
     capture: Written | None = None  # the response record the post came from
+    # When the Markdown was written: front matter ``archived``/``updated`` and the catalogue
+    # share it (``postarc reextract`` sets it to the time it rebuilds).
+    written_at: datetime | None = None
     requested_url: str | None = None  # ``postarc archive``: the URL asked for that gave this post
     # Per-source output options (None = the crawl's settings).
     images_mode: str | None = None

@@ -105,4 +105,5 @@ EXTENSIONS = {
     "pipelines.workers.WorkerPool": 0,
     "crawler.incremental.SourceState": 0,  # bytes per source; last run, status, validators
     "crawler.progress.Progress": 0,  # only with POSTARC_PROGRESS (crawl sets it on a TTY)
+    "crawler.runs.RunRecorder": 0,  # each run's spider, arguments and settings, for `postarc reextract`
 }

@@ -44,7 +44,8 @@ class CataloguePipeline:
             target = item.link or item.capture.target_uri
             self.capture.write_conversion(target, item.capture.record_id, item.markdown.encode("utf-8"),
                                           extra=conversion_fields(item))
-        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        # The instant the Markdown pipeline wrote into the front matter, so the two agree.
+        now = (item.written_at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.catalogue.save_post(PostRow(
             source=item.source,
             guid=item.guid,

@@ -45,7 +45,7 @@ class MarkdownPipeline:
 
     def fields(self, item: Post, images: dict[str, str]) -> dict[str, Any]:
         first = images.get(item.image_urls[0]) if item.image_urls else None
-        now = datetime.now(timezone.utc).replace(microsecond=0)
+        now = item.written_at
         date: Any = item.date if self.date_format == "iso" else format_date(item.date, self.date_format)
         return {
             "title": clean_text(item.title) or "(untitled)",
@@ -64,6 +64,7 @@ class MarkdownPipeline:
         }
 
     async def process_item(self, item: Post) -> Post:
+        item.written_at = item.written_at or datetime.now(timezone.utc).replace(microsecond=0)
         images = self.image_map(item)
         body = await self.pool.run(render_body, item.body_html, self.body_form, images)
         text = render_post(self.fields(item, images), body)

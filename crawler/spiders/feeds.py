@@ -16,6 +16,13 @@ from crawler.middlewares import CAPTURE_META
 from crawler.sources import Source, SourcesFile, load_sources
 
 
+def fetch_time(response: Response) -> datetime:
+    """When ``response`` was fetched: the date of its WARC record (so that a rebuild from the
+    archive, ``postarc reextract``, dates posts exactly as the crawl did), else now."""
+    capture = response.meta.get(CAPTURE_META)
+    return datetime.fromisoformat(capture.date) if capture and capture.date else datetime.now(timezone.utc)
+
+
 def describe_failure(failure: Failure) -> str:
     """A one-line reason for a failed request: HTTP status, refused, timeout…"""
     response = getattr(failure.value, "response", None)
@@ -61,7 +68,7 @@ class FeedEntrySpider(scrapy.Spider):
 
     def feed_items(self, response: Response, feed: Feed, source: Source) -> Iterator[Post | scrapy.Request]:
         """One ``Post`` per entry (up to ``source.limit``), or its article request with ``follow_links``."""
-        fetched_at = datetime.now(timezone.utc)
+        fetched_at = fetch_time(response)
         for entry in self.entries(feed, source):
             post = self.entry_post(entry, feed, source, response, fetched_at)
             self.crawler.stats.inc_value(f"postarc/source/{source.name}/entries")

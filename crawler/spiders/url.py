@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -30,7 +29,7 @@ from archive.pagemeta import page_metadata
 from crawler.items import Post
 from crawler.middlewares import CAPTURE_META
 from crawler.sources import Source
-from crawler.spiders.feeds import FeedEntrySpider, describe_failure
+from crawler.spiders.feeds import FeedEntrySpider, describe_failure, fetch_time
 
 #: Sent once per URL: ``url`` (as asked), ``kind`` ("feed", "page" or None), ``reason`` (why it
 #: failed, or None), ``warc`` (file of the URL's response record, or None), ``posts`` (how many
@@ -151,7 +150,7 @@ class UrlSpider(FeedEntrySpider):
             author=meta.author or meta.site_name or urlsplit(response.url).hostname or "",
             categories=list(self.categories),
             feed_html="",
-            fetched_at=datetime.now(timezone.utc),
+            fetched_at=fetch_time(response),
             timezone=self.timezone,
             page_url=response.url,
             page_html=html,
