@@ -194,3 +194,28 @@ def test_seed_form_options_write_posts_as_the_seed_is(site: SiteServer, tmp_path
     src = re.compile(r'<img[^>]*\ssrc="([^"]+)"')
     assert src.findall(body) == src.findall(seed_body)
     assert not list((tmp_path / "data" / "posts").rglob("*.jpeg"))
+
+
+def test_archive_command_takes_the_same_options(tmp_path: Path) -> None:
+    """``postarc archive URL`` of an article page: local images (hotlinked: retried without the
+    Referer) by default, proxied remote links and the seed's form with the options."""
+    with SiteServer() as site, SiteServer() as cdn:
+        cdn.routes["/img/photo"] = Resource(png(30, 20, (9, 8, 7)), "image/jpeg", referer_required=cdn.base)
+        article = (f"<!doctype html><html><head><meta charset='utf-8'><title>一篇文章</title></head><body>"
+                   f"<nav><a href='/'>首页</a></nav><article><h1>一篇文章</h1>"
+                   f"{''.join(f'<p>第{i}段：这是文章正文，用来检验一次性归档命令同样接受输出选项。</p>' for i in range(8))}"
+                   f"<p><img data-original='{cdn.base}/img/photo' src='/lazy.gif'></p></article></body></html>")
+        site.routes["/a.html"] = Resource(article.encode())
+        local = postarc("archive", site.url("/a.html"), "--archive", str(tmp_path / "local"))
+        seed = postarc("archive", site.url("/a.html"), "--archive", str(tmp_path / "seed"), "--body", "html",
+                       "--date-format", "rfc1123", "--images", "remote", "--image-proxy", PROXY)
+        hotlink_tries = [headers.get("Referer") for path, headers in cdn.log if path == "/img/photo"]
+    assert local.returncode == 0 and seed.returncode == 0, local.stderr[-2000:] + seed.stderr[-2000:]
+    (fm, body), = posts_of(tmp_path / "local").values()
+    assert fm["headimg"].endswith(".jpg") and f"]({fm['headimg']})" in body
+    assert hotlink_tries == [site.url("/a.html"), None]  # the second run linked it remotely
+    (md,) = (tmp_path / "seed" / "posts").rglob("*.md")
+    fm, body = read_front_matter(md.read_text(encoding="utf-8"))
+    assert fm["headimg"] == f"{PROXY}{cdn.base}/img/photo"
+    assert re.fullmatch(r"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT", fm["date"])
+    assert body.startswith("<div>") and f'src="{PROXY}{cdn.base}/img/photo"' in body
