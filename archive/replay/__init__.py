@@ -1,0 +1,7 @@
+"""Archive replay: browse and search the posts, open captures as they were (``postarc replay``).
+
+``app`` is the WSGI application, ``server`` hosts it; ``index`` finds captures in the CDXJ
+index, ``records`` reads them from the WARC files, ``rewrite`` points archived pages' links back
+into the archive, ``search`` and ``library`` answer the post listing. Nothing here imports
+``crawler``: a replay needs no Scrapy.
+"""
