@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from archive.extract import choose_body
@@ -11,6 +12,8 @@ from pipelines.workers import WorkerPool
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from typing_extensions import Self
+
+logger = logging.getLogger(__name__)
 
 
 class ExtractPipeline:
@@ -32,7 +35,16 @@ class ExtractPipeline:
 
     async def process_item(self, item: Post) -> Post:
         base = item.link or item.feed_url
-        body = await self.pool.run(choose_body, item.feed_html, base, item.page_html, item.page_url)
+        try:
+            body = await self.pool.run(choose_body, item.feed_html, base, item.page_html, item.page_url)
+        except Exception:
+            # A page the extractor chokes on must not cost the post its feed body.
+            if not item.page_html:
+                raise
+            logger.exception("post %s: extracting the page %s failed; keeping the feed's body",
+                             item.guid, item.page_url)
+            self.stats.inc_value(f"postarc/source/{item.source}/page_extract_failed")
+            body = await self.pool.run(choose_body, item.feed_html, base)
         item.body_html, item.body_source, item.image_urls = body.html, body.source, body.image_urls
         item.page_html = None  # the page is in the WARC; don't carry it further
         self.stats.inc_value(f"postarc/body/{body.source}")
