@@ -156,3 +156,18 @@ def test_capture_middleware_never_writes_a_replayed_response(tmp_path):
     mw.process_response(request, fetched)
     mw.files.close()
     assert len(list((tmp_path / "warc").glob("*.warc.gz"))) == 1
+
+
+def test_posts_of_postarc_archive_runs_are_rebuilt_too(tmp_path):
+    """One-off URLs (the url spider, a page and a feed) replay with their recorded arguments."""
+    archive = tmp_path / "data"
+    with SiteServer() as site:
+        site.routes.update(build_routes(site.base))
+        run = postarc("archive", f"{site.base}/posts/harbour.html", f"{site.base}/atom.xml", "--archive", str(archive))
+        assert run.returncode == 0, run.stderr[-3000:]
+    before = files_of(archive / "posts")
+    run = postarc("reextract", "--archive", str(archive), timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "(url, " in run.stderr and "2 of 2 posts rebuilt from the WARC files: 2 identical" in run.stderr
+    assert "Scrapy 2" not in run.stderr  # warnings only unless -L says otherwise
+    assert files_of(archive / "posts") == before

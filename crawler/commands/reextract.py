@@ -127,6 +127,9 @@ class Command(ScrapyCommand):
         super().process_options(args, opts)
         assert self.settings is not None
         apply_options(self.settings, opts)
+        # Warnings and errors only, unless -L says otherwise: the report is what matters here.
+        if (self.settings.getpriority("LOG_LEVEL") or 0) < SETTINGS_PRIORITIES["cmdline"]:
+            self.settings.set("LOG_LEVEL", "WARNING", priority="cmdline")
 
     # -- settings of one replayed run ---------------------------------------------------
 
@@ -156,8 +159,6 @@ class Command(ScrapyCommand):
             "AUTOTHROTTLE_ENABLED": False,
             "DOWNLOAD_DELAY": 0,
         }, priority="cmdline")
-        if (settings.getpriority("LOG_LEVEL") or 0) < SETTINGS_PRIORITIES["cmdline"]:
-            settings.set("LOG_LEVEL", "WARNING", priority="cmdline")  # unless -L says otherwise
         return settings
 
     # -- run ----------------------------------------------------------------------------
