@@ -92,7 +92,7 @@ ITEM_PIPELINES = {
     "pipelines.markdown.MarkdownPipeline": 500,
     "pipelines.catalogue.CataloguePipeline": 600,
 }
-# FILES_STORE is set from POSTARC_ARCHIVE_DIR when the crawl starts (see crawler.runner).
+# Images go to POSTARC_ARCHIVE_DIR/posts (pipelines.images.PostImagesPipeline sets its own store).
 MEDIA_ALLOW_REDIRECTS = True
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
