@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from scrapy import Request, signals
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: ``request.meta`` key under which the response record's location is left for callbacks.
 CAPTURE_META = "warc_capture"
@@ -99,6 +103,11 @@ class WarcCaptureMiddleware:
     - On ``engine_stopped`` (after every pipeline, including the catalogue's conversion
       records, has finished) it closes its files and merges them into ``indexes/index.cdxj``:
       the writer that closes the files is the one component that knows they are complete.
+
+    Records are compressed and written on a thread of their own, in the order they were
+    asked for, so the reactor goes on downloading meanwhile (zlib and hashlib release the
+    GIL). A response goes on to the spider only once its records are flushed: a killed crawl
+    loses only the records of requests still in flight.
     """
 
     def __init__(self, files: WarcFiles, archive_dir: Path, crawler: Crawler, revisit_min_size: int) -> None:
@@ -107,6 +116,10 @@ class WarcCaptureMiddleware:
         self.stats = crawler.stats
         self.revisit_min_size = revisit_min_size
         self.catalogue: Catalogue | None = None
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warc-writer")
+        # Payloads being written now, by digest: set once the first capture is catalogued, so
+        # that a copy arriving meanwhile becomes a revisit of it.
+        self._capturing: dict[str, asyncio.Future[None]] = {}
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -121,6 +134,7 @@ class WarcCaptureMiddleware:
             software=settings.get("USER_AGENT", "postarc"),
             info={"operator-contact": settings.get("POSTARC_CONTACT_URL", "")},
             fsync_records=settings.getbool("WARC_FSYNC_RECORDS"),
+            gzip_level=settings.getint("WARC_GZIP_LEVEL", 9),
         )
         mw = cls(files, archive_dir, crawler, settings.getint("WARC_REVISIT_MIN_SIZE"))
         crawler.signals.connect(mw.open, signal=signals.spider_opened)
@@ -134,24 +148,40 @@ class WarcCaptureMiddleware:
                 self.catalogue.forget_payloads(repaired.filename, repaired.record_ids)
                 self.stats.inc_value("postarc/warc/repaired_files")
 
-    def _original(self, body: bytes) -> tuple[str, Original | None]:
-        if len(body) < self.revisit_min_size or self.catalogue is None:
-            return "", None
-        digest = payload_digest(body)
-        row = self.catalogue.payload(digest)
-        return digest, Original(row["record_id"], row["uri"], row["date"]) if row else None
+    def _in_writer(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """``fn(*args)`` on the writer thread, after everything asked before it."""
+        return asyncio.wrap_future(self._writer.submit(fn, *args))
 
-    def process_response(self, request: Request, response: Response) -> Response:
+    def _original(self, digest: str) -> Original | None:
+        row = self.catalogue.payload(digest) if digest and self.catalogue is not None else None
+        return Original(row["record_id"], row["uri"], row["date"]) if row else None
+
+    def process_response(self, request: Request, response: Response) -> Response | Coroutine[Any, Any, Response]:
+        """The response itself if it came from the archive, else once its records are written."""
         if REPLAY_FLAG in response.flags:
             return response
+        return self._capture(request, response)
+
+    async def _capture(self, request: Request, response: Response) -> Response:
         exchange = exchange_from(request, response, request.meta.pop(WIRE_META, None))
-        digest, original = self._original(response.body)
-        written, req_written = self.files.write_exchange(exchange, original)
+        digest = payload_digest(response.body) if len(response.body) >= self.revisit_min_size else ""
+        while digest in self._capturing:
+            await self._capturing[digest]
+        original = self._original(digest)
+        first = None
+        if digest and original is None:
+            first = self._capturing[digest] = asyncio.get_running_loop().create_future()
+        try:
+            written, req_written = await self._in_writer(self.files.write_exchange, exchange, original)
+            if first is not None and self.catalogue is not None:
+                self.catalogue.save_payload(digest, written.target_uri, written.date, written.filename,
+                                            written.record_id)
+        finally:
+            if first is not None:
+                del self._capturing[digest]
+                first.set_result(None)
         if original is not None:
             self.stats.inc_value("postarc/warc/revisits")
-        elif digest and self.catalogue is not None:
-            self.catalogue.save_payload(digest, written.target_uri, written.date, written.filename,
-                                        written.record_id)
         request.meta[CAPTURE_META] = written
         self.stats.inc_value("postarc/warc/records", 2)
         self.stats.inc_value("postarc/warc/bytes", written.length + req_written.length)
@@ -159,15 +189,30 @@ class WarcCaptureMiddleware:
         return response
 
     def write_conversion(self, target_uri: str, refers_to: str, content: bytes,
-                         extra: dict[str, str] | None = None) -> Written:
-        """Record a derived document (a post's Markdown) next to its capture; ``extra``: more named fields."""
+                         extra: dict[str, str] | None = None) -> asyncio.Future[Written]:
+        """Record a derived document (a post's Markdown) next to its capture; ``extra``: more named fields.
+
+        Returns at once; await the result to know the record is written (a failure is logged
+        either way).
+        """
         self.stats.inc_value("postarc/warc/records")
-        written = self.files.write_conversion(target_uri, refers_to, content, extra=extra)
-        self.stats.inc_value("postarc/warc/bytes", written.length)
-        return written
+        future = self._in_writer(self.files.write_conversion, target_uri, refers_to, content,
+                                 "text/markdown; charset=utf-8", extra)
+        future.add_done_callback(self._conversion_written)
+        return future
+
+    def _conversion_written(self, future: asyncio.Future[Written]) -> None:
+        if future.cancelled():
+            return
+        if future.exception() is not None:
+            logger.error("conversion record not written", exc_info=future.exception())
+            return
+        self.stats.inc_value("postarc/warc/bytes", future.result().length)
 
     def close(self) -> None:
-        self.files.close()
+        # Runs after every record asked for: the writer thread takes jobs in order.
+        self._writer.submit(self.files.close).result()
+        self._writer.shutdown()
         for name in self.files.files_closed:
             logger.info("WARC file closed: %s", name)
         if self.files.files_closed or self.stats.get_value("postarc/warc/repaired_files"):

@@ -38,12 +38,13 @@ class CataloguePipeline:
         if self.catalogue:
             self.catalogue.close()
 
-    def process_item(self, item: Post) -> Post:
+    async def process_item(self, item: Post) -> Post:
         assert self.catalogue is not None
         if self.capture and item.capture:
             target = item.link or item.capture.target_uri
-            self.capture.write_conversion(target, item.capture.record_id, item.markdown.encode("utf-8"),
-                                          extra=conversion_fields(item))
+            # Written on the WARC writer's thread; the row follows once the record is in.
+            await self.capture.write_conversion(target, item.capture.record_id, item.markdown.encode("utf-8"),
+                                                extra=conversion_fields(item))
         # The instant the Markdown pipeline wrote into the front matter, so the two agree.
         now = (item.written_at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.catalogue.save_post(PostRow(
