@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scrapy.utils.asyncio import run_in_thread
+
 from archive.dates import format_date
 from archive.markdown import atomic_write, clean_text, inside, render_body, render_post
 from crawler.items import Post
@@ -69,7 +71,7 @@ class MarkdownPipeline:
         body = await self.pool.run(render_body, item.body_html, self.body_form, images)
         text = render_post(self.fields(item, images), body)
         target = inside(self.posts_dir, item.path + ".md")
-        atomic_write(target, text.encode("utf-8"))
+        await run_in_thread(atomic_write, target, text.encode("utf-8"))  # its fsync waits off the reactor
         item.markdown_file = str(target.relative_to(self.posts_dir))
         item.markdown = text
         self.stats.inc_value(f"postarc/source/{item.source}/{'updated' if item.is_update else 'new'}")
