@@ -97,6 +97,16 @@ class Catalogue:
     def path_taken(self, path: str) -> bool:
         return self.db.execute("SELECT 1 FROM posts WHERE path=?", (path,)).fetchone() is not None
 
+    def claim_path(self, path: str, source: str, guid: str) -> bool:
+        """Whether ``path`` is free or already this post's."""
+        row = self.db.execute("SELECT source, guid FROM posts WHERE path=?", (path,)).fetchone()
+        return row is None or (row["source"], row["guid"]) == (source, guid)
+
+    def claim_post(self, source: str, guid: str, content_hash: str) -> bool:
+        """Always granted: one process writes an archive at a time (``crawler.lock``), so there
+        is nobody to claim against (``archive.state_redis`` claims for real)."""
+        return True
+
     def save_post(self, row: PostRow) -> None:
         values = asdict(row)
         values["categories"] = json.dumps(row.categories, ensure_ascii=False)
@@ -121,6 +131,10 @@ class Catalogue:
     def source_state(self, name: str) -> dict[str, Any] | None:
         row = self.db.execute("SELECT * FROM sources WHERE name=?", (name,)).fetchone()
         return dict(row) if row else None
+
+    def sources(self) -> Iterator[dict[str, Any]]:
+        for row in self.db.execute("SELECT * FROM sources ORDER BY name"):
+            yield dict(row)
 
     def save_source_state(self, name: str, **values: Any) -> None:
         values["name"] = name

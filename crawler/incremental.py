@@ -1,6 +1,7 @@
 """Incremental crawling: each run costs almost nothing when a feed has not changed.
 
-Three components, one job each, all reading or writing the catalogue (``state.sqlite``):
+Three components, one job each, all reading or writing the crawl state (``state.sqlite``, or
+Redis for a shared crawl: ``crawler.state.open_state``):
 
 - ``ConditionalFeedMiddleware`` (downloader): sends a feed's stored ``ETag`` /
   ``Last-Modified`` back as ``If-None-Match`` / ``If-Modified-Since`` and lets the ``304`` through
@@ -27,8 +28,9 @@ from typing import TYPE_CHECKING, Any
 from scrapy import Request, signals
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 
-from archive.catalogue import Catalogue, PostRow
+from archive.catalogue import PostRow
 from crawler.items import Post
+from crawler.state import open_state
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -37,10 +39,14 @@ if TYPE_CHECKING:
     from twisted.python.failure import Failure
     from typing_extensions import Self
 
+    from archive.state import CrawlState
+
 logger = logging.getLogger(__name__)
 
 #: How ``last_run`` is written to the catalogue (UTC, like every other time there).
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+#: Status of a source whose feed another worker of a shared crawl fetches (``crawler.distributed``).
+ELSEWHERE = "fetched by another worker"
 
 
 def content_hash(post: Post) -> str:
@@ -62,16 +68,17 @@ def parse_time(value: str | None) -> datetime | None:
 
 
 class _CatalogueReader:
-    """A catalogue connection for the length of the crawl."""
+    """A crawl state connection for the length of the crawl."""
 
     def __init__(self, crawler: Crawler) -> None:
+        self.settings = crawler.settings
         self.archive_dir = Path(crawler.settings["POSTARC_ARCHIVE_DIR"])
-        self.catalogue: Catalogue | None = None
+        self.catalogue: CrawlState | None = None
         crawler.signals.connect(self._open, signal=signals.spider_opened)
         crawler.signals.connect(self._close, signal=signals.spider_closed)
 
     def _open(self) -> None:
-        self.catalogue = Catalogue.of_archive(self.archive_dir)
+        self.catalogue = open_state(self.settings)
 
     def _close(self) -> None:
         if self.catalogue:
@@ -145,7 +152,7 @@ class SourceState:
 
     def __init__(self, crawler: Crawler) -> None:
         self.stats = crawler.stats
-        self.archive_dir = Path(crawler.settings["POSTARC_ARCHIVE_DIR"])
+        self.settings = crawler.settings
         self.started = datetime.now(timezone.utc)
         self.validators: dict[str, tuple[str, str | None, str | None]] = {}  # name -> url, ETag, Last-Modified
         self.lost_posts: set[str] = set()  # sources with a post that failed in a pipeline
@@ -176,9 +183,11 @@ class SourceState:
             self.lost_posts.add(item.source)
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
-        catalogue = Catalogue.of_archive(self.archive_dir)
+        catalogue = open_state(self.settings)
         try:
             for name, status in self.source_statuses():
+                if status == ELSEWHERE:
+                    continue  # the worker that fetched the feed records it
                 if reason != "finished":
                     # Keep last_run: the source stays due, so the next run resumes it.
                     catalogue.save_source_state(name, last_status=f"interrupted ({reason})")

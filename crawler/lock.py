@@ -4,6 +4,10 @@
 ends (exit, crash, ``kill -9``). So there is no stale lock to detect or break: the file may
 outlive a dead crawl, but its lock does not, and the next crawl takes it at once. The holder's
 pid is written into the file only to say who holds it.
+
+The workers of a shared crawl (``postarc crawl --redis``) take the lock *shared*: any number of
+them write one archive together (Redis keeps them from writing the same post), while a crawl of
+one process, which takes it exclusive, still never runs beside them.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from pathlib import Path
 from typing import IO
 
 LOCK_NAME = ".lock"
+#: What shared holders write into the lock file instead of a pid.
+SHARED_MARK = "shared"
 
 
 class ArchiveBusy(RuntimeError):
@@ -21,25 +27,31 @@ class ArchiveBusy(RuntimeError):
 
 
 class ArchiveLock:
-    """``with ArchiveLock(dir):`` — raises ``ArchiveBusy`` (naming the holder) if taken."""
+    """``with ArchiveLock(dir):`` — raises ``ArchiveBusy`` (naming the holder) if taken.
 
-    def __init__(self, archive_dir: str | Path) -> None:
+    ``shared=True``: taken alongside other shared holders, refused only by an exclusive one.
+    """
+
+    def __init__(self, archive_dir: str | Path, shared: bool = False) -> None:
         self.path = Path(archive_dir) / LOCK_NAME
+        self.shared = shared
         self.file: IO[str] | None = None
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         f = self.path.open("a+", encoding="ascii")
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(f, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         except BlockingIOError:
             f.seek(0)
             holder = f.read().strip() or "unknown"
             f.close()
-            raise ArchiveBusy(f"{self.path.parent}: another crawl (pid {holder}) is running") from None
+            who = ("the workers of a shared crawl (--redis) are" if holder == SHARED_MARK
+                   else f"another crawl (pid {holder}) is")
+            raise ArchiveBusy(f"{self.path.parent}: {who} running") from None
         f.seek(0)
         f.truncate()
-        f.write(f"{os.getpid()}\n")
+        f.write(f"{SHARED_MARK if self.shared else os.getpid()}\n")
         f.flush()
         self.file = f
 

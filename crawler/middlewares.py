@@ -16,12 +16,13 @@ from scrapy import Request, signals
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
-from archive.catalogue import Catalogue
 from archive.cdxj import update_index
 from archive.warc import HttpExchange, Original, WarcFiles, Written, payload_digest, repair_open_files
 from crawler.handlers import WIRE_META, WireHead
+from crawler.state import open_state
 
 if TYPE_CHECKING:
+    from archive.state import CrawlState
     from scrapy.crawler import Crawler
     from typing_extensions import Self
 
@@ -114,8 +115,9 @@ class WarcCaptureMiddleware:
         self.files = files
         self.archive_dir = archive_dir
         self.stats = crawler.stats
+        self.settings = crawler.settings
         self.revisit_min_size = revisit_min_size
-        self.catalogue: Catalogue | None = None
+        self.catalogue: CrawlState | None = None
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warc-writer")
         # Payloads being written now, by digest: set once the first capture is catalogued, so
         # that a copy arriving meanwhile becomes a revisit of it.
@@ -142,7 +144,7 @@ class WarcCaptureMiddleware:
         return mw
 
     def open(self) -> None:
-        self.catalogue = Catalogue.of_archive(self.archive_dir)
+        self.catalogue = open_state(self.settings)  # state.sqlite, or Redis for a shared crawl
         if (self.archive_dir / "warc").is_dir():
             for repaired in repair_open_files(self.archive_dir / "warc"):
                 self.catalogue.forget_payloads(repaired.filename, repaired.record_ids)

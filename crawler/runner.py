@@ -11,18 +11,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from archive.catalogue import Catalogue
-from crawler.incremental import parse_time
+from crawler.incremental import ELSEWHERE, parse_time
 from crawler.progress import human_bytes
 from crawler.sources import Source, SourcesFile
 from crawler.spiders.feeds import FeedSpider
+from crawler.state import is_shared, open_state
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler, CrawlerProcessBase
+    from scrapy.settings import BaseSettings
 
 #: Exit codes of ``postarc crawl`` (documented in the README).
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SOURCE_FAILED, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5
 #: Source statuses that count as "the source worked".
-OK_STATUSES = {"ok", "not modified"}
+OK_STATUSES = {"ok", "not modified", ELSEWHERE}
 
 
 @dataclass
@@ -41,11 +43,14 @@ class SourceReport:
         return self.status in OK_STATUSES
 
 
-def last_runs(archive_dir: Path, config: SourcesFile) -> dict[str, datetime | None]:
-    """When each source last ran to the end (``sources.last_run`` in the catalogue)."""
-    if not (archive_dir / "state.sqlite").exists():
+def last_runs(archive_dir: Path, config: SourcesFile,
+              settings: BaseSettings | None = None) -> dict[str, datetime | None]:
+    """When each source last ran to the end (``last_run`` in the catalogue, or in Redis when
+    ``settings`` make the crawl a shared one)."""
+    shared = settings is not None and is_shared(settings)
+    if not shared and not (archive_dir / "state.sqlite").exists():
         return {s.name: None for s in config.sources}
-    catalogue = Catalogue.of_archive(archive_dir)
+    catalogue = open_state(settings) if shared and settings is not None else Catalogue.of_archive(archive_dir)
     try:
         return {s.name: parse_time((catalogue.source_state(s.name) or {}).get("last_run")) for s in config.sources}
     finally:

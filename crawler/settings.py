@@ -40,7 +40,20 @@ DOWNLOAD_HANDLERS = {
 # USER_AGENT ("postarc/<version> (+<contact URL>)") is derived from it by the add-on below,
 # wherever it was set (here, -s, Scrapyd); set USER_AGENT itself to override.
 POSTARC_CONTACT_URL = "https://github.com/postarc/postarc"
-ADDONS = {"crawler.politeness.ContactUserAgent": 0}
+ADDONS = {
+    "crawler.politeness.ContactUserAgent": 0,
+    # With REDIS_URL set: a worker of a shared crawl (crawler.state.SharedCrawl, crawler.distributed).
+    "crawler.state.SharedCrawl": 0,
+}
+
+# Several workers, one crawl (README "Running on more than one machine"): REDIS_URL
+# (postarc crawl --redis URL) puts the request queue, the duplicate filter and the crawl
+# state in Redis. Keys start with POSTARC_REDIS_PREFIX (one prefix or Redis database per
+# archive). A worker whose heartbeat stops for POSTARC_REDIS_WORKER_TIMEOUT seconds counts as
+# dead, and the requests it held go back to the queue.
+REDIS_URL = ""
+POSTARC_REDIS_PREFIX = "postarc"
+POSTARC_REDIS_WORKER_TIMEOUT = 30.0
 ROBOTSTXT_OBEY = True
 
 # Politeness and bounded failure: no request waits forever, no response fills memory.

@@ -6,14 +6,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archive.catalogue import Catalogue, PostRow
+from archive.catalogue import PostRow
 from crawler.items import Post
 from crawler.middlewares import WarcCaptureMiddleware
+from crawler.state import open_state
 from pipelines.dates import conversion_fields
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from typing_extensions import Self
+
+    from archive.state import CrawlState
 
 
 class CataloguePipeline:
@@ -22,7 +25,7 @@ class CataloguePipeline:
     def __init__(self, archive_dir: Path, crawler: Crawler) -> None:
         self.archive_dir = archive_dir
         self.crawler = crawler
-        self.catalogue: Catalogue | None = None
+        self.catalogue: CrawlState | None = None
         self.capture: WarcCaptureMiddleware | None = None
 
     @classmethod
@@ -30,7 +33,7 @@ class CataloguePipeline:
         return cls(Path(crawler.settings["POSTARC_ARCHIVE_DIR"]), crawler)
 
     def open_spider(self) -> None:
-        self.catalogue = Catalogue.of_archive(self.archive_dir)
+        self.catalogue = open_state(self.crawler.settings)  # state.sqlite, or Redis (and it) when shared
         # None when WARC capture is switched off (WARC_ENABLED = False).
         self.capture = self.crawler.get_downloader_middleware(WarcCaptureMiddleware)
 

@@ -3,6 +3,10 @@
 Unchanged posts are normally dropped earlier, before any request, by
 ``crawler.incremental.SkipUnchangedMiddleware``; this check catches what that cannot see
 (one guid twice in a run, a spider run without the middleware).
+
+In a crawl shared by several workers (``REDIS_URL``) the post and its path are claimed here,
+atomically in Redis, before anything is written: of two workers holding the same version of a
+post, one writes it and the other drops it.
 """
 
 from __future__ import annotations
@@ -12,14 +16,16 @@ from typing import TYPE_CHECKING
 
 from scrapy.exceptions import DropItem
 
-from archive.catalogue import Catalogue
 from archive.markdown import post_path, slugify
 from crawler.incremental import content_hash, is_unchanged
 from crawler.items import Post
+from crawler.state import open_state
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from typing_extensions import Self
+
+    from archive.state import CrawlState
 
 
 class DedupPipeline:
@@ -27,15 +33,16 @@ class DedupPipeline:
 
     def __init__(self, archive_dir: Path, crawler: Crawler) -> None:
         self.archive_dir = archive_dir
+        self.settings = crawler.settings
         self.stats = crawler.stats
-        self.catalogue: Catalogue | None = None
+        self.catalogue: CrawlState | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(Path(crawler.settings["POSTARC_ARCHIVE_DIR"]), crawler)
 
     def open_spider(self) -> None:
-        self.catalogue = Catalogue.of_archive(self.archive_dir)
+        self.catalogue = open_state(self.settings)
 
     def close_spider(self) -> None:
         if self.catalogue:
@@ -45,17 +52,20 @@ class DedupPipeline:
         assert self.catalogue is not None and item.date is not None
         item.content_hash = content_hash(item)
         known = self.catalogue.post(item.source, item.guid)
+        if is_unchanged(known, item.content_hash, self.archive_dir / "posts"):
+            self.stats.inc_value(f"postarc/source/{item.source}/unchanged")
+            raise DropItem(f"unchanged: {item.guid}", log_level="DEBUG")
+        if not self.catalogue.claim_post(item.source, item.guid, item.content_hash):
+            self.stats.inc_value("postarc/claimed_elsewhere")
+            raise DropItem(f"being written by another worker: {item.guid}", log_level="DEBUG")
         if known:
-            if is_unchanged(known, item.content_hash, self.archive_dir / "posts"):
-                self.stats.inc_value(f"postarc/source/{item.source}/unchanged")
-                raise DropItem(f"unchanged: {item.guid}", log_level="DEBUG")
             item.path, item.is_update = known.path, True
             return item
         slug = slugify(item.title, f"{item.source}\0{item.guid}")
         item.path = post_path(item.date, slug)
         # The guid-derived hash makes a clash all but impossible; step aside if one happens.
         n = 1
-        while self.catalogue.path_taken(item.path):
+        while not self.catalogue.claim_path(item.path, item.source, item.guid):
             item.path = post_path(item.date, f"{slug}-{n}")
             n += 1
         return item

@@ -21,6 +21,7 @@ from crawler.runner import (EXIT_BUSY, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EX
                             archive_summary, due_sources, last_runs, log_file, print_reports, run_feeds,
                             source_reports)
 from crawler.sources import Source, SourcesError, SourcesFile, load_sources
+from crawler.state import is_shared, redis_problem
 
 
 def _unset_by_user(settings: Settings, name: str) -> bool:
@@ -33,7 +34,7 @@ class Command(ScrapyCrawlCommand):
     sources_error: SourcesError | None = None
 
     def syntax(self) -> str:
-        return "--sources FILE [--archive DIR] [--all | --only NAME[,NAME]] | <spider>"
+        return "--sources FILE [--archive DIR] [--all | --only NAME[,NAME]] [--redis URL] | <spider>"
 
     def short_desc(self) -> str:
         return "Archive the due feeds of a sources file (or run a spider by name)"
@@ -45,6 +46,9 @@ class Command(ScrapyCrawlCommand):
         which.add_argument("--all", action="store_true", help="every enabled source, due or not")
         which.add_argument("--only", metavar="NAMES", default="",
                            help="these sources (comma-separated), due or not")
+        parser.add_argument("--redis", metavar="URL",
+                            help="be one worker of a crawl shared through Redis (redis://HOST:PORT/DB); "
+                                 "same as -s REDIS_URL=URL")
         add_archive_option(parser)
         add_output_options(parser)
 
@@ -52,6 +56,8 @@ class Command(ScrapyCrawlCommand):
         super().process_options(args, opts)
         assert self.settings is not None
         apply_options(self.settings, opts)
+        if opts.redis:
+            self.settings.set("REDIS_URL", opts.redis, priority="cmdline")
         if not opts.sources:
             return
         try:
@@ -79,7 +85,14 @@ class Command(ScrapyCrawlCommand):
             return
         assert self.config is not None and self.settings is not None
         archive = Path(self.settings["POSTARC_ARCHIVE_DIR"])
-        lock = ArchiveLock(archive)
+        shared = is_shared(self.settings)
+        problem = redis_problem(self.settings) if shared else None
+        if problem:
+            print(f"postarc: {problem}; nothing done", file=sys.stderr)
+            self.exitcode = EXIT_ERROR
+            return
+        # Workers of a shared crawl write one archive together; a lone crawl still excludes them.
+        lock = ArchiveLock(archive, shared=shared)
         try:
             lock.acquire()
         except ArchiveBusy as exc:
@@ -105,7 +118,7 @@ class Command(ScrapyCrawlCommand):
             return [by_name[n] for n in dict.fromkeys(names)]
         if opts.all:
             return [s for s in config.sources if s.enabled]
-        return due_sources(config, last_runs(archive, config))
+        return due_sources(config, last_runs(archive, config, self.settings))
 
     def crawl(self, selected: list[Source], opts: argparse.Namespace, archive: Path) -> None:
         assert self.crawler_process is not None and self.settings is not None and self.config is not None

@@ -1,0 +1,49 @@
+"""What a crawl reads and writes about an archive while it runs: one interface, two stores.
+
+- ``archive.catalogue.Catalogue`` — ``DIR/state.sqlite``, the default: one crawl process per
+  archive (``crawler.lock``), nothing to run besides it.
+- ``archive.state_redis.RedisState`` — Redis, for several workers on one or more machines
+  crawling into one archive: what they must agree on (posts already archived and their content
+  hashes, paths, feed validators, payload digests for revisits, who writes which post) is in
+  Redis, and each change is also written to ``state.sqlite`` for the tools that read the
+  archive (replay, verify, export-wacz, reextract).
+
+``crawler.state.open_state`` picks one from the settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any, Protocol
+
+from archive.catalogue import PostRow
+
+
+class CrawlState(Protocol):
+    def post(self, source: str, guid: str) -> PostRow | None:
+        """The archived row of a post, if any."""
+
+    def claim_post(self, source: str, guid: str, content_hash: str) -> bool:
+        """Ask to write this version of a post; False: another live writer has it."""
+
+    def claim_path(self, path: str, source: str, guid: str) -> bool:
+        """Ask for ``path`` (under ``posts/``) for this post; False: another post has it."""
+
+    def save_post(self, row: PostRow) -> None: ...
+
+    def source_state(self, name: str) -> dict[str, Any] | None:
+        """``url``, ``etag``, ``last_modified``, ``last_run``, ``last_status`` of a source."""
+
+    def save_source_state(self, name: str, **values: Any) -> None:
+        """Update the given fields of a source's state (the others are kept)."""
+
+    def payload(self, digest: str) -> dict[str, str] | None:
+        """The first capture of a payload: ``uri``, ``date``, ``filename``, ``record_id``."""
+
+    def save_payload(self, digest: str, uri: str, date: str, filename: str, record_id: str) -> None:
+        """Remember the first capture of a payload (a later one for the same digest is ignored)."""
+
+    def forget_payloads(self, filename: str, keep: Collection[str]) -> int:
+        """Drop the digests of ``filename`` whose record is not among ``keep`` (cut by a repair)."""
+
+    def close(self) -> None: ...
