@@ -28,8 +28,7 @@ worker was doing. Redis keys (the crawl state's are in ``archive.state_redis``),
   same Redis script, and the lease is dropped once the request is answered and every post it
   yielded has left the pipelines (or a retry/redirect took its place in the queue). A worker
   whose heartbeat (``P:alive:<worker>``) expires is dead: any other worker — or the next one to
-  start — puts its leased requests back in the queue. Only a post yielded by an errback after
-  a network error is not covered (that lease ends when the error arrives).
+  start — puts its leased requests back in the queue.
 - **Idle.** A worker with nothing to do stays up while the queue has requests or another live
   worker holds leases or is still starting: what they yield may be for it. Scrapy's engine
   looks at its scheduler again only on its 5-second heartbeat; a waiting worker looks at the
@@ -476,7 +475,9 @@ class LeaseSpiderMiddleware:
 class LeaseDownloaderMiddleware:
     """Downloader middleware (closest to the engine): a request that failed for good is answered.
 
-    Its errback runs next; the post it yields is not covered by the lease.
+    Its errback runs next, outside the spider middlewares. A request that carries a post
+    (``cb_kwargs["post"]``, the convention ``SkipUnchangedMiddleware`` relies on too) has an
+    errback that yields that post (``FeedEntrySpider.page_failed``): the lease waits for it.
     """
 
     def __init__(self, frontier: Frontier) -> None:
@@ -492,4 +493,6 @@ class LeaseDownloaderMiddleware:
     def process_exception(self, request: Request, exception: Exception) -> None:
         lease = request.meta.get(LEASE_META)
         if lease:
+            if request.errback is not None and isinstance(request.cb_kwargs.get("post"), Post):
+                self.frontier.hold(lease)
             self.frontier.answered(lease)
