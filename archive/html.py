@@ -192,6 +192,7 @@ def parse_document(html: str) -> HtmlElement | None:
         root = lxml.html.document_fromstring(text.encode("utf-8"), parser=parser)
     except etree.ParserError:  # "Document is empty": only comments or the like
         return None
+    _drop_unnamable_elements(root)
     return root
 
 
@@ -204,6 +205,14 @@ def _parse_body(html: str) -> HtmlElement | None:
 def _inner_html(el: HtmlElement) -> str:
     children = "".join(lxml.html.tostring(child, encoding="unicode") for child in el)
     return (html_lib.escape(el.text or "", quote=False) + children).strip()
+
+
+def _drop_unnamable_elements(root: HtmlElement) -> None:
+    """libxml2 makes elements of broken tags such as ``<d;>``, which XML tools cannot read back
+    once written (trafilatura re-parses its output and raises): such an element gives way to its
+    content."""
+    for el in [el for el in root.iter(etree.Element) if not _ATTRIBUTE_NAME.match(el.tag)]:
+        el.drop_tag()
 
 
 def _drop_unnamable_attributes(root: HtmlElement) -> None:

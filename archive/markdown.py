@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
 import tempfile
 import unicodedata
 from datetime import datetime, timezone
@@ -25,6 +26,7 @@ SLUG_MAX = 48
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _NOT_SLUG = re.compile(r"[^\w]+", re.UNICODE)
 TEMP_PREFIX = ".postarc-tmp-"
+_HOST = socket.gethostname().replace("-", "_") or "host"  # as in WARC file names: no "-" inside
 
 
 def clean_text(text: str) -> str:
@@ -71,7 +73,19 @@ def _represent_datetime(dumper: yaml.SafeDumper, value: datetime) -> yaml.Node:
     return dumper.represent_scalar("tag:yaml.org,2002:timestamp", text)
 
 
+_YAML_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    # PyYAML writes NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR raw into plain and single-quoted
+    # scalars when allow_unicode is on, and YAML readers fold them (a NEL comes back as a space):
+    # a string holding one goes double-quoted, where they are escaped (\N, \L, \P).
+    style = '"' if any(c in value for c in _YAML_BREAKS) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
 _Dumper.add_representer(datetime, _represent_datetime)
+_Dumper.add_representer(str, _represent_str)
 
 
 def front_matter(fields: dict[str, Any]) -> str:
@@ -100,10 +114,10 @@ def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
 
     A temp file in the same directory, fsynced, then ``os.replace``; a killed writer leaves only
-    a ``.postarc-tmp-*`` file, which ``remove_stale_temp_files`` clears.
+    a ``.postarc-tmp-<host>-<pid>-*`` file, which ``remove_stale_temp_files`` clears.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -116,12 +130,28 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 
 def remove_stale_temp_files(root: Path) -> int:
-    """Delete temp files that a killed writer left under ``root``; returns how many."""
+    """Delete the temp files that dead writers left under ``root``; returns how many.
+
+    A temp file names its writer's host and pid: one of this host whose process is gone is
+    stale; another host's (a worker sharing the archive) or a live writer's is left alone.
+    """
     count = 0
     for tmp in root.rglob(TEMP_PREFIX + "*"):
-        tmp.unlink(missing_ok=True)
-        count += 1
+        host, _, pid = tmp.name[len(TEMP_PREFIX):].rpartition("-")[0].rpartition("-")
+        if host == _HOST and pid.isdigit() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+            count += 1
     return count
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    return True
 
 
 def render_body(html: str, form: str, image_map: dict[str, str]) -> str:

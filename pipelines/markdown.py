@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import posixpath
 from datetime import datetime, timezone
 from pathlib import Path
@@ -10,13 +11,15 @@ from typing import TYPE_CHECKING, Any
 from scrapy.utils.asyncio import run_in_thread
 
 from archive.dates import format_date
-from archive.markdown import atomic_write, clean_text, inside, render_body, render_post
+from archive.markdown import atomic_write, clean_text, inside, remove_stale_temp_files, render_body, render_post
 from crawler.items import Post
 from pipelines.workers import WorkerPool
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from typing_extensions import Self
+
+logger = logging.getLogger(__name__)
 
 
 class MarkdownPipeline:
@@ -36,6 +39,12 @@ class MarkdownPipeline:
         pool = crawler.get_extension(WorkerPool)
         assert pool is not None, "pipelines.workers.WorkerPool must be in EXTENSIONS"
         return cls(Path(crawler.settings["POSTARC_ARCHIVE_DIR"]), pool, crawler)
+
+    def open_spider(self) -> None:
+        """Clear the temp files of writers killed mid-write (Markdown and images alike)."""
+        if self.posts_dir.is_dir() and (removed := remove_stale_temp_files(self.posts_dir)):
+            logger.warning("removed %d temp files left by a killed crawl under %s", removed, self.posts_dir)
+            self.stats.set_value("postarc/stale_temp_files_removed", removed)
 
     def image_map(self, item: Post) -> dict[str, str]:
         """Image URL -> what the post links: the local file (relative to the .md) or the URL."""
