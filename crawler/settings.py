@@ -31,9 +31,14 @@ WARC_FSYNC_RECORDS = False
 # files within 1 % of its size (README, "Performance").
 WARC_GZIP_LEVEL = 6
 # Records exactly as sent and received (reason phrase, header case and order): see crawler/handlers.py.
+# Only the web: a feed is hostile input, and an entry linking file:///etc/passwd (or s3://, ftp://)
+# must not make the crawler read local files or credentials into the archive.
 DOWNLOAD_HANDLERS = {
     "http": "crawler.handlers.WireHTTP11DownloadHandler",
     "https": "crawler.handlers.WireHTTP11DownloadHandler",
+    "file": None,
+    "s3": None,
+    "ftp": None,
 }
 
 # Identify ourselves; operators should set POSTARC_CONTACT_URL to a page about their crawl.

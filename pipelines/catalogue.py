@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from w3lib.url import safe_url_string
+
 from archive.catalogue import PostRow
 from crawler.items import Post
 from crawler.middlewares import WarcCaptureMiddleware
@@ -17,6 +19,16 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from archive.state import CrawlState
+
+
+def conversion_target(item: Post) -> str:
+    """What the conversion record is about: the post's link, unless that is no URL at all (a
+    feed may say ``http://[x`` or ``http://host:99999/``), then the URL of its capture."""
+    assert item.capture is not None
+    try:
+        return safe_url_string(item.link) if item.link else item.capture.target_uri
+    except ValueError:
+        return item.capture.target_uri
 
 
 class CataloguePipeline:
@@ -44,7 +56,7 @@ class CataloguePipeline:
     async def process_item(self, item: Post) -> Post:
         assert self.catalogue is not None
         if self.capture and item.capture:
-            target = item.link or item.capture.target_uri
+            target = conversion_target(item)
             # Written on the WARC writer's thread; the row follows once the record is in.
             await self.capture.write_conversion(target, item.capture.record_id, item.markdown.encode("utf-8"),
                                                 extra=conversion_fields(item))

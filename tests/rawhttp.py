@@ -10,7 +10,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+#: A route that answers on the connection itself (``tests.faults``: stalls, resets, streams);
+#: it returns whether the connection may carry another request.
+Behaviour = Callable[[socket.socket], bool]
 
 
 def message(status_line: str, headers: list[tuple[str, str]], body: bytes, *, chunked: bool = False) -> bytes:
@@ -37,7 +42,7 @@ NOT_FOUND = message("HTTP/1.1 404 Not Found", [("Content-Type", "text/plain")], 
 class RawSite:
     """``with RawSite() as site: site.routes['/p'] = ok(b'...')``; targets are matched as sent."""
 
-    routes: dict[str, bytes] = field(default_factory=dict)
+    routes: dict[str, bytes | Behaviour] = field(default_factory=dict)
     delay: float = 0.0  # seconds before every answer but robots.txt
     requests: list[bytes] = field(default_factory=list)  # raw request heads, in arrival order
 
@@ -76,6 +81,10 @@ class RawSite:
                 if self.delay and target != "/robots.txt":
                     time.sleep(self.delay)
                 answer = self.routes.get(target, NOT_FOUND)
+                if callable(answer):
+                    if not answer(conn):
+                        return
+                    continue
                 conn.sendall(answer)
                 status_head = answer.split(b"\r\n\r\n", 1)[0].lower()
                 if status_head.startswith(b"http/1.0") or b"\r\nconnection: close" in status_head:

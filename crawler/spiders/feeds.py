@@ -7,8 +7,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 import scrapy
+from scrapy.exceptions import DownloadFailedError
 from scrapy.http import Response
 from twisted.python.failure import Failure
+from twisted.web.client import ResponseFailed
 
 from archive.feeds import Entry, Feed, FeedError, parse_feed
 from crawler.items import Post
@@ -28,9 +30,15 @@ def describe_failure(failure: Failure) -> str:
     response = getattr(failure.value, "response", None)
     if response is not None:
         return f"HTTP {response.status}"
-    name = type(failure.value).__name__
-    text = str(failure.value).strip()
-    return f"{name}: {text}" if text else name
+    error = failure.value
+    if isinstance(error, (DownloadFailedError, ResponseFailed)):
+        # What went wrong on the connection is a list of Failures inside Twisted's ResponseFailed
+        # (which Scrapy re-raises as DownloadFailedError): name the first, not the list's repr.
+        reasons = getattr(error, "reasons", None) or getattr(error.__cause__, "reasons", None) or []
+        if reasons and isinstance(reasons[0], Failure):
+            error = reasons[0].value
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class FeedEntrySpider(scrapy.Spider):
@@ -73,13 +81,21 @@ class FeedEntrySpider(scrapy.Spider):
             post = self.entry_post(entry, feed, source, response, fetched_at)
             self.crawler.stats.inc_value(f"postarc/source/{source.name}/entries")
             if source.follow_links and entry.link:
-                yield response.follow(
-                    entry.link,
-                    callback=self.parse_page,
-                    errback=self.page_failed,
-                    cb_kwargs={"post": post},
-                    meta={"postarc_source": source.name, "postarc_kind": "page"},
-                )
+                try:
+                    # dont_filter: the request carries its post, and a duplicate dropped by the
+                    # scheduler calls no errback (two entries with one link would lose a post).
+                    request = response.follow(
+                        entry.link,
+                        callback=self.parse_page,
+                        errback=self.page_failed,
+                        cb_kwargs={"post": post},
+                        meta={"postarc_source": source.name, "postarc_kind": "page"},
+                        dont_filter=True,
+                    )
+                except ValueError as exc:  # no request can be made of it: "http://[x", "mailto:…"
+                    yield self.keep_feed_text(post, entry.link, f"unusable link: {exc}")
+                    continue
+                yield request
             else:
                 yield post
 
@@ -91,11 +107,14 @@ class FeedEntrySpider(scrapy.Spider):
 
     def page_failed(self, failure: Failure) -> Iterator[Post]:
         """A dead article link still yields the post, from the feed's HTML."""
-        post: Post = failure.request.cb_kwargs["post"]
-        post.page_error = describe_failure(failure)
-        self.logger.warning("article %s failed (%s); keeping the feed text", failure.request.url, post.page_error)
+        yield self.keep_feed_text(failure.request.cb_kwargs["post"], failure.request.url, describe_failure(failure))
+
+    def keep_feed_text(self, post: Post, url: str, reason: str) -> Post:
+        """The post without its article page: reported, counted, and made from the feed's HTML."""
+        post.page_error = reason
+        self.logger.warning("article %s failed (%s); keeping the feed text", url, reason)
         self.crawler.stats.inc_value(f"postarc/source/{post.source}/page_failed")
-        yield post
+        return post
 
 
 class FeedSpider(FeedEntrySpider):
@@ -143,6 +162,8 @@ class FeedSpider(FeedEntrySpider):
             self.logger.error("source %s: %s: %s", source.name, response.url, exc)
             stats.set_value(f"postarc/source/{source.name}/status", f"failed: {exc}")
             return
+        if feed.problem:
+            self.logger.warning("source %s: %s: %s", source.name, response.url, feed.problem)
         stats.set_value(f"postarc/source/{source.name}/status", "ok")
         yield from self.feed_items(response, feed, source)
 
