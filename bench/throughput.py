@@ -1,0 +1,260 @@
+"""How close a crawl comes to the machine's limit: ``python -m bench.throughput --posts N [--json]``.
+
+Generates an aggregator of N posts (bench.synthetic), serves it on 127.0.0.1 with nginx
+(bench.nginx; a Python server where nginx is missing) and measures, in one run:
+
+- ``fetch_s``, ``fetch_cpu_s``: plain Scrapy fetching every URL the full crawl fetched (the
+  targets of its WARC ``request`` records), with the project's concurrency and nothing else
+  (bench.fetch_spider), wall and CPU seconds;
+- ``extract_cpu_s``: CPU seconds of trafilatura (``archive.extract.extract_page``) over every
+  article page, in this process;
+- ``limit_s`` = max(fetch_s, (fetch_cpu_s + extract_cpu_s) / cores): no archiver built on
+  these libraries can be faster on this machine;
+- ``full_s``: ``postarc crawl`` into a fresh archive; ``efficiency`` = limit_s / full_s;
+- ``capture_overhead``: full_s / the same crawl with ``WARC_ENABLED=False``;
+- ``peak_rss_mb``: the largest sum of RSS over the crawl's process tree (pool workers
+  included), sampled every 0.1 s during the full crawl;
+- ``incremental_s``: a second crawl of the unchanged site into the same archive;
+- ``posts`` (Markdown files written) and ``posts_per_s``.
+
+Every run is a subprocess, so its wall time includes interpreter start-up and its CPU time
+(``getrusage`` of children) includes its pool workers. With ``--json`` the last line of
+stdout is one JSON object with exactly the keys above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import scrapy
+import trafilatura
+from warcio.archiveiterator import ArchiveIterator
+
+from bench.corpus import load_corpus
+from bench.nginx import StaticServer, free_port
+from bench.synthetic import Site, build_site
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_CORPUS = Path(os.environ.get("POSTARC_CORPUS", REPO.parent / "shared" / "corpus"))
+# What archive.extract.extract_page asks of trafilatura.
+TRAFILATURA_OPTIONS = {"output_format": "xml", "include_images": True, "include_links": True, "include_tables": True,
+                       "include_formatting": True, "include_comments": False, "favor_recall": True}
+KEYS = ("fetch_s", "fetch_cpu_s", "extract_cpu_s", "limit_s", "full_s", "efficiency", "capture_overhead",
+        "peak_rss_mb", "incremental_s", "posts", "posts_per_s")
+
+
+@dataclass
+class Run:
+    wall_s: float
+    cpu_s: float  # user + system of the process and every descendant it waited for
+    peak_rss_mb: float
+    own_cpu_s: float  # the process itself, without its children (sampled runs only)
+    stdout: str
+    log: str
+
+
+class TreeRss:
+    """Samples the summed RSS of a process and all its descendants from a thread.
+
+    Also keeps each process's last CPU times, to tell the crawl's own CPU from its workers'.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        self.root = psutil.Process(pid)
+        self.interval = interval
+        self.peak = 0
+        self.cpu: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            total = 0
+            try:
+                for p in [self.root, *self.root.children(recursive=True)]:
+                    try:
+                        total += p.memory_info().rss
+                        times = p.cpu_times()
+                        self.cpu[p.pid] = times.user + times.system
+                    except psutil.Error:
+                        pass  # a worker that just exited
+            except psutil.Error:
+                return  # the root exited
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def stop(self) -> tuple[float, float]:
+        """Peak RSS (MiB) and the CPU seconds the root process itself used."""
+        self._stop.set()
+        self._thread.join()
+        return self.peak / 2**20, self.cpu.get(self.root.pid, 0.0)
+
+
+def run(cmd: list[str], log: Path, *, sample: bool = False, cwd: Path | None = None) -> Run:
+    """Run ``cmd`` to its end; fail loudly (with its log) unless it exits 0."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    with log.open("w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, cwd=cwd)
+        rss = TreeRss(proc.pid) if sample else None
+        stdout, _ = proc.communicate()
+    wall = time.perf_counter() - start
+    peak, own_cpu = rss.stop() if rss else (0.0, 0.0)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    text = log.read_text(errors="replace")
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{text[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Run(wall, cpu, peak, own_cpu, stdout, text)
+
+
+def extract_cpu(site: Site) -> float:
+    """CPU seconds trafilatura takes over every article page, one after the other.
+
+    trafilatura alone, with the options ``archive.extract`` gives it: what postarc does
+    around it (clean-up, choosing between feed and page) is postarc's cost, not the limit's.
+    """
+    total = 0.0
+    for path, url in zip(site.page_files, site.pages):
+        html = path.read_text(encoding="utf-8")
+        start = time.thread_time()
+        trafilatura.extract(html, url=url, **TRAFILATURA_OPTIONS)
+        total += time.thread_time() - start
+    return total
+
+
+def fetched_urls(archive: Path) -> list[str]:
+    """The target of every ``request`` record a crawl wrote, robots.txt aside, in order."""
+    urls = []
+    for path in sorted((archive / "warc").glob("*.warc.gz")):
+        with path.open("rb") as f:
+            for record in ArchiveIterator(f):
+                uri = record.rec_headers.get_header("WARC-Target-URI")
+                if record.rec_type == "request" and not uri.endswith("/robots.txt"):
+                    urls.append(uri)
+    return urls
+
+
+def requests_made(stderr: str) -> int:
+    """``downloader/request_count`` from the stats Scrapy dumps at the end of a crawl.
+
+    ``postarc crawl`` writes its log to a file and names it on stderr.
+    """
+    named = re.search(r"\blog: (\S+)", stderr)
+    log = Path(named.group(1)).read_text(errors="replace") if named and Path(named.group(1)).is_file() else stderr
+    m = re.search(r"'downloader/request_count': (\d+)", log)
+    return int(m.group(1)) if m else 0
+
+
+def crawl_cmd(site: Site, archive: Path, settings: list[str]) -> list[str]:
+    return [sys.executable, "-m", "crawler.cli", "crawl", "--sources", str(site.sources), "--archive", str(archive),
+            *[a for s in settings for a in ("-s", s)]]
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "?")
+    return (f"{cpu}, {len(os.sched_getaffinity(0))} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB RAM, "
+            f"{platform.system()} {platform.release()}, Python {platform.python_version()}, Scrapy {scrapy.__version__}")
+
+
+def measure(posts: int, corpus: Path, workdir: Path, *, use_nginx: bool = True, settings: list[str] = (),
+            profile: Path | None = None) -> tuple[dict[str, float | int], dict[str, object]]:
+    """The figures (``KEYS``) and what else a reader of the table needs."""
+    say = lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    cores = len(os.sched_getaffinity(0))
+    port = free_port()
+    say(f"generating {posts} posts in {workdir}")
+    site = build_site(load_corpus(corpus), posts, workdir / "site", f"http://127.0.0.1:{port}")
+    with StaticServer(site.root, port, use_nginx=use_nginx) as server:
+        say(f"serving with {server.kind}; trafilatura over {len(site.pages)} pages")
+        extract_s = extract_cpu(site)
+        say("full crawl")
+        archive = workdir / "archive"
+        full = run(crawl_cmd(site, archive, settings), workdir / "full.log", sample=True)
+        written = sum(1 for _ in (archive / "posts").rglob("*.md"))
+        warc_bytes = sum(p.stat().st_size for p in (archive / "warc").glob("*"))
+        say("fetch only, every URL the full crawl fetched")
+        urls = workdir / "urls.txt"
+        urls.write_text("\n".join(fetched_urls(archive)) + "\n", encoding="utf-8")
+        fetch = run([sys.executable, "-m", "bench.fetch_spider", str(urls), *settings], workdir / "fetch.log", cwd=REPO)
+        fetched = json.loads(fetch.stdout.strip().splitlines()[-1])
+        say("incremental crawl (nothing changed)")
+        incremental = run(crawl_cmd(site, archive, settings), workdir / "incremental.log")
+        say("full crawl without WARC capture")
+        bare = run(crawl_cmd(site, workdir / "archive-nowarc", [*settings, "WARC_ENABLED=False"]),
+                   workdir / "nowarc.log")
+        if profile:
+            say(f"profiled full crawl -> {profile}")
+            fmt = "raw" if profile.suffix == ".txt" else "speedscope" if profile.suffix == ".json" else "flamegraph"
+            py_spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}") or "py-spy"
+            run([py_spy, "record", "--subprocesses", "--rate", "100", "--format", fmt, "-o", str(profile), "--",
+                 *crawl_cmd(site, workdir / "archive-profile", settings)], workdir / "profile.log")
+    limit = max(fetch.wall_s, (fetch.cpu_s + extract_s) / cores)
+    figures: dict[str, float | int] = {
+        "fetch_s": round(fetch.wall_s, 2),
+        "fetch_cpu_s": round(fetch.cpu_s, 2),
+        "extract_cpu_s": round(extract_s, 2),
+        "limit_s": round(limit, 2),
+        "full_s": round(full.wall_s, 2),
+        "efficiency": round(limit / full.wall_s, 3),
+        "capture_overhead": round(full.wall_s / bare.wall_s, 3),
+        "peak_rss_mb": round(full.peak_rss_mb, 1),
+        "incremental_s": round(incremental.wall_s, 2),
+        "posts": written,
+        "posts_per_s": round(written / full.wall_s, 1),
+    }
+    context: dict[str, object] = {
+        "machine": machine(), "server": server.kind, "cores": cores,
+        "site_urls": len(site.urls) + 1, "fetch_requests": fetched.get("downloader/request_count", 0),
+        "fetch_statuses": {k.rsplit("/", 1)[1]: v for k, v in fetched.items() if k.startswith("bench/status/")},
+        "crawl_requests": requests_made(full.log), "full_cpu_s": round(full.cpu_s, 1),
+        "full_cpu_s_reactor_process": round(full.own_cpu_s, 1),
+        "nowarc_s": round(bare.wall_s, 2), "nowarc_cpu_s": round(bare.cpu_s, 1),
+        "incremental_requests": requests_made(incremental.log), "warc_mb": round(warc_bytes / 2**20, 1),
+    }
+    return figures, context
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--posts", type=int, default=1000, help="posts in the generated aggregator (default 1000)")
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help=f"seed-format posts (default {DEFAULT_CORPUS})")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (site, archives, logs)")
+    parser.add_argument("--no-nginx", action="store_true", help="serve with the Python server even if nginx is there")
+    parser.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a Scrapy setting for every crawl (fetch-only included)")
+    parser.add_argument("--profile", type=Path, help="also run one full crawl under py-spy, into this file "
+                        "(.svg flame graph, .json speedscope, .txt collapsed stacks)")
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="postarc-bench-") as tmp:
+        workdir = args.keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        figures, context = measure(args.posts, args.corpus, workdir.resolve(), use_nginx=not args.no_nginx,
+                                   settings=args.set, profile=args.profile)
+    for key, value in context.items():
+        print(f"{key:<22} {value}")
+    for key in KEYS:
+        print(f"{key:<22} {figures[key]}")
+    if args.json:
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
