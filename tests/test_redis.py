@@ -25,6 +25,7 @@ import pytest
 
 from bench.synthetic import noise_png
 from crawler.demo.server import Resource, SiteServer
+from crawler.lock import ArchiveBusy, ArchiveLock
 from tests.helpers import REPO, posts_of, warc_records, warcio_check, write_sources
 
 redis = pytest.importorskip("redis", reason="the redis extra is not installed (pip install -e '.[redis]')")
@@ -84,7 +85,8 @@ def aggregator(base: str, page_delay: float) -> dict[str, Resource]:
         for i in range(PER_FEED):
             n = f * PER_FEED + i
             routes[f"/img/{n}.png"] = Resource(noise_png(n, 30, 30), "image/png")
-            body = (f"<p>{'Body text of post %d, long enough to be the article. ' % n * 20}</p>"
+            summary = f"Body text of post {n}, long enough to be the article. "
+            body = (f"<p>{summary * 20}</p>"
                     f'<p><img src="{base}/img/{n}.png"></p><p><img src="{base}/img/logo.png"></p>')
             routes[f"/post/{n}.html"] = Resource(
                 f"<html><head><title>post {n}</title></head><body><article><h1>post {n}</h1>{body}"
@@ -92,8 +94,8 @@ def aggregator(base: str, page_delay: float) -> dict[str, Resource]:
             link = f"{dead_base if n == DEAD else base}/post/{n}.html"
             items.append(f"<item><title>post {n}</title><link>{link}</link><guid isPermaLink='false'>urn:test:{n}</guid>"
                          f"<pubDate>Fri, 29 Apr 2022 {f:02d}:{i:02d}:15 GMT</pubDate>"
-                         f"<description>{escape('<p>Body text of post %d, long enough to be the article.</p>' % n)}"
-                         "</description></item>")  # a summary of the page: the page's body wins
+                         f"<description>{escape(f'<p>{summary}</p>')}</description></item>")
+            # The feed has a summary of the page: the page's body wins, with its images.
         feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>feed {f}</title>{"".join(items)}</channel></rss>'
         routes[f"/feed/{f}.xml"] = Resource(feed.encode(), "application/rss+xml", etag=f'"f{f}"', delay=0.5)
     return routes
@@ -224,16 +226,14 @@ def test_a_killed_worker_loses_nothing(tmp_path: Path, redis_url: str):
 
 def test_without_redis_the_archive_stays_locked_against_workers(tmp_path: Path, redis_url: str):
     """A lone crawl holds the archive exclusively; workers share it, and keep a lone crawl out."""
-    from crawler.lock import ArchiveLock
     archive = tmp_path / "data"
-    with ArchiveLock(archive):
-        with SiteServer() as site:
-            site.routes.update(aggregator(site.base, page_delay=0))
-            run = finish(worker(sources_file(tmp_path, site.base), archive, redis_url))
+    with ArchiveLock(archive), SiteServer() as site:
+        site.routes.update(aggregator(site.base, page_delay=0))
+        run = finish(worker(sources_file(tmp_path, site.base), archive, redis_url))
     assert run[0] == 4 and "another crawl" in run[1]
-    with ArchiveLock(archive, shared=True), ArchiveLock(archive, shared=True):
-        with pytest.raises(Exception, match="shared crawl"):
-            ArchiveLock(archive).acquire()
+    with ArchiveLock(archive, shared=True), ArchiveLock(archive, shared=True), \
+            pytest.raises(ArchiveBusy, match="shared crawl"):
+        ArchiveLock(archive).acquire()
 
 
 def test_bad_redis_url_is_refused_before_anything_is_written(tmp_path: Path):
@@ -243,3 +243,51 @@ def test_bad_redis_url_is_refused_before_anything_is_written(tmp_path: Path):
     code, err = finish(worker(sources, tmp_path / "data", "http://example.invalid/"))
     assert code == 1 and "bad Redis URL" in err
     assert not (tmp_path / "data" / "posts").exists()
+
+
+def test_redis_state_seed_claims_and_payloads(tmp_path: Path, redis_url: str):
+    """The Redis crawl state on its own: seeded once from state.sqlite, claims, first captures."""
+    from archive.catalogue import Catalogue, PostRow
+    from archive.state_redis import RedisState
+
+    record = Catalogue.of_archive(tmp_path)
+    record.save_post(PostRow(source="s", guid="old", title="t", path="2022/04/old", archived="2022-04-29T00:00:00Z",
+                             content_hash="h0"))
+    record.save_source_state("s", url="http://127.0.0.1/feed.xml", etag='"e1"')
+    record.save_payload("sha1:AAA", "http://127.0.0.1/a", "2022-04-29T00:00:00Z", "W-1.warc.gz", "<urn:uuid:1>")
+    a = RedisState.from_url(redis_url, "t", Catalogue.of_archive(tmp_path), owner="host:1")
+    b = RedisState.from_url(redis_url, "t", Catalogue.of_archive(tmp_path), owner="host:2")
+    try:
+        assert a.seed() and not b.seed()
+        assert b.post("s", "old").path == "2022/04/old"
+        assert b.source_state("s")["etag"] == '"e1"' and b.payload("sha1:AAA")["record_id"] == "<urn:uuid:1>"
+
+        # One version of a post has one writer while that writer lives; another version is free.
+        a.redis.set(a.keys.alive("host:1"), "1")
+        assert a.claim_post("s", "new", "h1") and a.claim_post("s", "new", "h1")
+        assert not b.claim_post("s", "new", "h1") and b.claim_post("s", "new", "h2")
+        a.redis.delete(a.keys.alive("host:1"))  # host:1 stopped: its claim lapses
+        assert b.claim_post("s", "new", "h1")
+
+        assert a.claim_path("2022/04/new", "s", "new") and a.claim_path("2022/04/new", "s", "new")
+        assert not b.claim_path("2022/04/new", "s", "other") and not b.claim_path("2022/04/old", "s", "other")
+
+        # The first capture of a payload wins; a repair that cut its record forgets it.
+        a.save_payload("sha1:BBB", "http://127.0.0.1/b", "2026-01-01T00:00:00Z", "W-2.warc.gz", "<urn:uuid:2>")
+        b.save_payload("sha1:BBB", "http://127.0.0.1/b", "2026-01-01T00:00:01Z", "W-3.warc.gz", "<urn:uuid:3>")
+        assert b.payload("sha1:BBB")["filename"] == "W-2.warc.gz" == record.payload("sha1:BBB")["filename"]
+        assert b.forget_payloads("W-2.warc.gz", keep=set()) == 1
+        assert a.payload("sha1:BBB") is None and record.payload("sha1:BBB") is None
+
+        # Writes go through to state.sqlite; an update keeps the first archived time.
+        row = PostRow(source="s", guid="old", title="t2", path="2022/04/old", archived="2026-01-01T00:00:00Z",
+                      content_hash="h9")
+        b.save_post(row)
+        assert a.post("s", "old").archived == "2022-04-29T00:00:00Z" == record.post("s", "old").archived
+        assert a.post("s", "old").content_hash == "h9" == record.post("s", "old").content_hash
+        b.save_source_state("s", last_run="2026-01-01T00:00:00Z")
+        assert a.source_state("s")["etag"] == '"e1"' and record.source_state("s")["last_run"] == "2026-01-01T00:00:00Z"
+    finally:
+        a.close()
+        b.close()
+        record.close()
