@@ -69,12 +69,16 @@ def _unique(lines: Iterable[str]) -> Iterator[str]:
 def _replace(path: Path, lines: Iterable[str]) -> int:
     tmp = path.with_name(path.name + ".tmp")
     count = 0
-    with tmp.open("w", encoding="utf-8") as out:
-        for line in lines:
-            out.write(line)
-            count += 1
-        out.flush()
-        os.fsync(out.fileno())
+    try:
+        with tmp.open("w", encoding="utf-8") as out:
+            for line in lines:
+                out.write(line)
+                count += 1
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:  # a full disk: the old file stays, and no half-written copy beside it
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, path)
     return count
 

@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from io import BufferedWriter, BytesIO
+from io import BytesIO, FileIO
 from pathlib import Path
 from typing import BinaryIO
 
@@ -127,18 +127,22 @@ class _GzipMember(GzippingWrapper):
 
 
 class _LevelWARCWriter(WARCWriter):
-    """``WARCWriter`` whose records are gzip members compressed at ``level``.
+    """``WARCWriter`` whose records are gzip members compressed at ``level``, made in memory.
 
     warcio fixes the level at 9, which costs about twice the CPU of level 1 for WARC files a
-    few percent smaller (README, "Performance"): the writer wraps each record itself.
+    few percent smaller (README, "Performance"): the writer wraps each record itself. It hands
+    the record back instead of writing it, so that ``WarcFiles`` writes it in one piece.
     """
 
-    def __init__(self, filebuf: BinaryIO, level: int, **kwargs) -> None:
-        super().__init__(filebuf, gzip=False, **kwargs)
+    def __init__(self, level: int, **kwargs) -> None:
+        super().__init__(None, gzip=False, **kwargs)
         self.level = level
 
-    def write_record(self, record, params=None) -> None:
-        self._write_warc_record(_GzipMember(self.out, self.level), record)
+    def record_bytes(self, record) -> BytesIO:
+        """The record as one gzip member."""
+        out = BytesIO()
+        self._write_warc_record(_GzipMember(out, self.level), record)
+        return out
 
 
 def payload_digest(body: bytes) -> str:
@@ -197,8 +201,8 @@ class WarcFiles:
         self.host = socket.gethostname().replace("-", "_") or "host"
         self.pid = os.getpid()
         self._serial = 0
-        self._file: BufferedWriter | None = None
-        self._writer: WARCWriter | None = None
+        self._file: FileIO | None = None
+        self._writer: _LevelWARCWriter | None = None
         self._name = ""
         self._warcinfo_id = ""
         self.files_closed: list[str] = []
@@ -218,9 +222,10 @@ class WarcFiles:
             path = self.directory / (name + OPEN_SUFFIX)
             if not path.exists() and not (self.directory / name).exists():
                 break
-        self._file = open(path, "xb")
+        # Unbuffered: a record is written whole or cut off (see _write), never left half in a buffer.
+        self._file = open(path, "xb", buffering=0)
         fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
-        self._writer = _LevelWARCWriter(self._file, self.gzip_level, warc_version="1.1")
+        self._writer = _LevelWARCWriter(self.gzip_level, warc_version="1.1")
         self._name = name
         info = {"software": self.software, "format": "WARC File Format 1.1",
                 "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
@@ -242,7 +247,7 @@ class WarcFiles:
         self._file = None
         self._writer = None
 
-    def _ensure_open(self) -> WARCWriter:
+    def _ensure_open(self) -> _LevelWARCWriter:
         if self._file is not None and self._file.tell() >= self.max_size:
             self.close()
         if self._file is None:
@@ -253,8 +258,16 @@ class WarcFiles:
     def _write(self, record) -> Written:
         assert self._file is not None and self._writer is not None
         offset = self._file.tell()
-        self._writer.write_record(record)
-        self._file.flush()
+        data = self._writer.record_bytes(record)
+        try:
+            with data.getbuffer() as view:
+                _write_all(self._file, view)
+        except OSError:
+            # The disk is full (or failing): cut off what got out of this record, so the file
+            # still ends with a complete record and can be closed whole; the caller hears why.
+            self._file.truncate(offset)
+            self._file.seek(offset)
+            raise
         if self.fsync_records:
             os.fsync(self._file.fileno())
         h = record.rec_headers
@@ -317,6 +330,12 @@ class WarcFiles:
             safe_url_string(target_uri), "conversion", payload=BytesIO(content), length=len(content),
             warc_content_type=content_type, warc_headers_dict=headers)
         return self._write(record)
+
+
+def _write_all(file: FileIO, data: memoryview) -> None:
+    """``FileIO.write`` may write less than asked (a disk filling up): write the rest, or raise."""
+    while data:
+        data = data[file.write(data):]
 
 
 # -- repair ----------------------------------------------------------------------------

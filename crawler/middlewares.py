@@ -18,6 +18,7 @@ from scrapy.http import Response
 
 from archive.cdxj import update_index
 from archive.warc import HttpExchange, Original, WarcFiles, Written, payload_digest, repair_open_files
+from crawler.diskfull import DiskFullGuard
 from crawler.handlers import WIRE_META, WireHead
 from crawler.state import open_state
 
@@ -118,6 +119,7 @@ class WarcCaptureMiddleware:
         self.settings = crawler.settings
         self.revisit_min_size = revisit_min_size
         self.catalogue: CrawlState | None = None
+        self.disk_full = crawler.get_extension(DiskFullGuard)  # None if the extension is off
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warc-writer")
         # Payloads being written now, by digest: set once the first capture is catalogued, so
         # that a copy arriving meanwhile becomes a revisit of it.
@@ -178,6 +180,10 @@ class WarcCaptureMiddleware:
             if first is not None and self.catalogue is not None:
                 self.catalogue.save_payload(digest, written.target_uri, written.date, written.filename,
                                             written.record_id)
+        except Exception as exc:  # records are cut off whole; a full disk (or catalogue) stops the crawl
+            if self.disk_full is not None:
+                self.disk_full.check(exc)
+            raise
         finally:
             if first is not None:
                 del self._capturing[digest]

@@ -110,6 +110,7 @@ ITEM_PIPELINES = {
     "pipelines.dedup.DedupPipeline": 200,
     "pipelines.extract.ExtractPipeline": 300,
     "pipelines.images.PostImagesPipeline": 400,
+    "pipelines.diskfull.DiskFullGatePipeline": 450,  # once the disk is full, no post is written
     "pipelines.markdown.MarkdownPipeline": 500,
     "pipelines.catalogue.CataloguePipeline": 600,
 }
@@ -127,4 +128,5 @@ EXTENSIONS = {
     "crawler.incremental.SourceState": 0,  # bytes per source; last run, status, validators
     "crawler.progress.Progress": 0,  # only with POSTARC_PROGRESS (crawl sets it on a TTY)
     "crawler.runs.RunRecorder": 0,  # each run's spider, arguments and settings, for `postarc reextract`
+    "crawler.diskfull.DiskFullGuard": 0,  # the first write refused for space stops the crawl (exit 5)
 }

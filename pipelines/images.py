@@ -20,6 +20,7 @@ from scrapy.pipelines.files import FilesPipeline, FSFilesStore
 from scrapy.utils.asyncio import run_in_thread
 
 from archive.markdown import atomic_write, inside
+from crawler.diskfull import DiskFullGuard
 from crawler.items import Post
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ class PostImagesPipeline(FilesPipeline):
         store = Path(crawler.settings["POSTARC_ARCHIVE_DIR"]).resolve() / "posts"
         pipe = cls(str(store), crawler=crawler)
         pipe.default_mode = crawler.settings.get("POSTARC_IMAGES", "local")
+        pipe.disk_full = crawler.get_extension(DiskFullGuard)  # None if the extension is off
         return pipe
 
     def get_media_requests(self, item: Post, info: MediaPipeline.SpiderInfo) -> list[Request]:
@@ -94,6 +96,10 @@ class PostImagesPipeline(FilesPipeline):
         store = Path(self.store.basedir)
         for url, (ok, result) in zip(item.image_urls, results):
             if not ok:
+                # Not the image but the disk failing stops the crawl; the post is then left for the
+                # next run (pipelines.diskfull), not archived without its image.
+                if self.disk_full is not None:
+                    self.disk_full.check(result.value)
                 item.image_failures.append(url)
                 continue
             path = result["path"]
