@@ -31,6 +31,7 @@ import platform
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -243,6 +244,8 @@ def main(argv: list[str] | None = None) -> None:
                         "(.svg flame graph, .json speedscope, .txt collapsed stacks)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     args = parser.parse_args(argv)
+    # A plain SIGTERM would skip the clean-up below (nginx, the temporary folder).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="postarc-bench-") as tmp:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
