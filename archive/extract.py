@@ -136,7 +136,10 @@ def _stand_in_images(root: HtmlElement, base_url: str | None) -> dict[str, str]:
     settle_images(root)
     stand_ins = {}
     for img in list(root.iter("img")):
-        url = unwrap_proxy(urljoin(base_url or "", img.get("src", "").strip()))
+        try:
+            url = unwrap_proxy(urljoin(base_url or "", img.get("src", "").strip()))
+        except ValueError:  # no URL at all ("//a>b", "http://[x"): not an image anyone can fetch
+            url = ""
         if not url.lower().startswith(("http://", "https://")):
             img.drop_tree()
             continue

@@ -48,6 +48,9 @@ _LEADING_INT = re.compile(r"\s*(\d+)")
 _WHITESPACE = re.compile(r"\s+")
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
 _BACKTICKS = re.compile(r"`+")
+# A "<" that CommonMark could read as raw HTML: before a letter, "/", "!" or "?", or last in its
+# text (the next element's Markdown may start with a letter).
+_TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?]|\Z)")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _CODE_BLANK_RUN = re.compile(r"\n(?:[ \t]*\n){3,}")
 # Stands for a blank line inside code, so that collapsing blank lines leaves code alone. NUL
@@ -358,6 +361,20 @@ class _PostConverter(MarkdownConverter):
     def __init__(self, image_map: Mapping[str, str]) -> None:
         super().__init__(heading_style=ATX, bullets="-", newline_style=BACKSLASH, table_infer_header=True)
         self.image_map = image_map
+
+    def escape(self, text: str, parent_tags: set[str]) -> str:
+        # Text is text to every Markdown renderer (Hexo, the replay): a post quoting "<script>"
+        # or "[x](javascript:…)" (or a hostile one) must show it, not make a live tag or link of
+        # it. "\<", "\[" and "\]" show the character; a "<" that cannot open a tag ("a < b") stays.
+        text = super().escape(text, parent_tags).replace("[", r"\[").replace("]", r"\]")
+        return _TAG_OPEN.sub(r"\\<", text)
+
+    def convert_a(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        # markdownify writes the href as is: a ")" in it would end the link early and what
+        # follows would be read as Markdown ("…/a)<script>" made a live tag).
+        if el.get("href"):
+            el["href"] = _markdown_url(el["href"])
+        return super().convert_a(el, text, parent_tags)
 
     def convert_img(self, el: Tag, text: str, parent_tags: set[str]) -> str:
         # markdownify keeps only the alt text inside headings and table cells: we keep images.

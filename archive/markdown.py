@@ -26,6 +26,7 @@ SLUG_MAX = 48
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _NOT_SLUG = re.compile(r"[^\w]+", re.UNICODE)
 TEMP_PREFIX = ".postarc-tmp-"
+_BEFORE_BLANK_LINE = re.compile(r"\n(?=[ \t]*\n)")
 _HOST = socket.gethostname().replace("-", "_") or "host"  # as in WARC file names: no "-" inside
 
 
@@ -157,5 +158,9 @@ def _running(pid: int) -> bool:
 def render_body(html: str, form: str, image_map: dict[str, str]) -> str:
     """The post body: Markdown (default) or the cleaned HTML in a ``<div>``, as the seed has it."""
     if form == "html":
-        return "<div>\n" + to_html(html, image_map=image_map).strip() + "\n</div>\n"
+        # One HTML block to Markdown renderers: a blank line would end it, and what follows (the
+        # text of a <pre>, say) would be read as Markdown, "[x](javascript:…)" becoming a link. The
+        # newline before a blank line becomes a character reference, which renders the same.
+        body = _BEFORE_BLANK_LINE.sub("&#10;", to_html(html, image_map=image_map).strip())
+        return f"<div>\n{body}\n</div>\n" if body else "<div>\n</div>\n"
     return to_markdown(html, image_map=image_map)
