@@ -37,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,7 +163,7 @@ def requests_made(stderr: str) -> int:
     return int(m.group(1)) if m else 0
 
 
-def crawl_cmd(site: Site, archive: Path, settings: list[str]) -> list[str]:
+def crawl_cmd(site: Site, archive: Path, settings: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "crawler.cli", "crawl", "--sources", str(site.sources), "--archive", str(archive),
             *[a for s in settings for a in ("-s", s)]]
 
@@ -174,7 +175,7 @@ def machine() -> str:
             f"{platform.system()} {platform.release()}, Python {platform.python_version()}, Scrapy {scrapy.__version__}")
 
 
-def measure(posts: int, corpus: Path, workdir: Path, *, use_nginx: bool = True, settings: list[str] = (),
+def measure(posts: int, corpus: Path, workdir: Path, *, use_nginx: bool = True, settings: Sequence[str] = (),
             profile: Path | None = None) -> tuple[dict[str, float | int], dict[str, object]]:
     """The figures (``KEYS``) and what else a reader of the table needs."""
     say = lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True)  # noqa: E731
