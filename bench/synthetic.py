@@ -18,8 +18,8 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass, field
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 from html import escape
 from pathlib import Path
 
