@@ -36,13 +36,18 @@ PREFERRED_EXT = {"image/jpeg": ".jpg", "image/webp": ".webp", "image/svg+xml": "
 
 
 def extension_for(content_type: str, url: str) -> str:
-    """Extension from the response's content type, else from the URL, else ``.bin``."""
+    """An image extension from the response's content type, else from the URL, else ``.bin``.
+
+    Only image types name a file: an "image" served as text/html or JavaScript, saved as such,
+    would be a page with scripts on the blog's origin once Hexo publishes the post's folder. As
+    ``.bin`` it is inert, and a real image served with a wrong type still shows (browsers sniff
+    what an ``<img>`` loads).
+    """
+    def image_ext(mime: str) -> str:
+        return (PREFERRED_EXT.get(mime) or mimetypes.guess_extension(mime) or "") if mime.startswith("image/") else ""
+
     ctype = content_type.split(";")[0].strip().lower()
-    ext = PREFERRED_EXT.get(ctype) or mimetypes.guess_extension(ctype) or ""
-    if not ext:
-        guessed = mimetypes.guess_type(url.split("?")[0])[0]
-        ext = PREFERRED_EXT.get(guessed or "") or (mimetypes.guess_extension(guessed) if guessed else "") or ".bin"
-    return ext
+    return image_ext(ctype) or image_ext(mimetypes.guess_type(url.split("?")[0])[0] or "") or ".bin"
 
 
 class AtomicFSFilesStore(FSFilesStore):
