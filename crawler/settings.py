@@ -66,6 +66,9 @@ CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 8
 DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 50 * 1024 * 1024
+# Article pages above this (decompressed) are archived but not extracted: the post keeps its feed
+# body. Parsing costs ~40x the page in memory (README, "Failure behaviour").
+POSTARC_PAGE_MAXSIZE = 5 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 10 * 1024 * 1024
 RETRY_TIMES = 2
 # Retries wait (crawler.politeness.PoliteRetryMiddleware): Retry-After on 429/503 up to

@@ -238,6 +238,14 @@ def fault_site(site: RawSite) -> Expect:
         items.append(rss_item(guid=guid, title=f"Page fault {name}", link=base + page, html=feed_text(guid)))
         expect.from_feed[guid] = feed_text(guid)
         expect.failing_pages.add(base + page)
+    # Pages just under DOWNLOAD_MAXSIZE, several at once: fetched and archived, not parsed
+    # (POSTARC_PAGE_MAXSIZE), or each would take a worker gigabytes.
+    big = ok(b"<html><body><article>" + b"<p>w</p>" * (45 * MB // 8) + b"</article></body></html>")
+    for n in range(4):
+        routes[f"/page/big-{n}"] = big
+        items.append(rss_item(guid=f"page-big-{n}", title=f"Big page {n}", link=f"{base}/page/big-{n}",
+                              html=feed_text(f"page-big-{n}")))
+        expect.from_feed[f"page-big-{n}"] = feed_text(f"page-big-{n}")
     # A page of 100 000 elements: extraction time grows faster than that (an hour); it is refused.
     routes["/page/dense"] = ok(b"<html><body><article>" + b"<p>w</p>" * 100_000 + b"</article></body></html>")
     items.append(rss_item(guid="page-dense", title="Page too dense", link=base + "/page/dense",

@@ -101,8 +101,15 @@ class FeedEntrySpider(scrapy.Spider):
 
     def parse_page(self, response: Response, post: Post) -> Iterator[Post]:
         post.page_url = response.url
-        post.page_html = response.text if hasattr(response, "text") else None
         post.capture = response.meta.get(CAPTURE_META) or post.capture
+        limit = self.settings.getint("POSTARC_PAGE_MAXSIZE")
+        if limit and len(response.body) > limit:
+            # Archived (the WARC has it) but not extracted: parsing it would take a worker
+            # gigabytes and minutes; the post keeps the feed's body.
+            yield self.keep_feed_text(post, response.url, f"page of {len(response.body)} bytes, more than "
+                                                          f"POSTARC_PAGE_MAXSIZE ({limit}): archived, not extracted")
+            return
+        post.page_html = response.text if hasattr(response, "text") else None
         yield post
 
     def page_failed(self, failure: Failure) -> Iterator[Post]:
