@@ -14,8 +14,8 @@ import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement
 
-from archive.html import (BLOCK_TAGS, clean_html, find_images, normalise_pre, parse_document, settle_images,
-                          text_blocks, to_html, unwrap_proxy)
+from archive.html import (BLOCK_TAGS, blocks_and_images, clean_html, normalise_pre, parse_document, settle_images,
+                          to_html, unwrap_proxy)
 
 # A feed body shorter than this share of the page's main text may be a summary of it…
 SUMMARY_RATIO = 0.6
@@ -100,8 +100,9 @@ class _Candidate:
     source: str
 
     def __post_init__(self) -> None:
-        self.text = " ".join(text_blocks(self.html))
-        self.image_urls = [img.url for img in find_images(self.html)]
+        blocks, images = blocks_and_images(self.html)
+        self.text = " ".join(blocks)
+        self.image_urls = [img.url for img in images]
 
     def summarises(self, other: _Candidate) -> bool:
         """This body is a summary of ``other``: much shorter, and mostly found in it.
@@ -162,7 +163,21 @@ def _paragraphize(root: HtmlElement) -> None:
             _wrap_runs(el)
 
 
+def _is_break(node: str | HtmlElement | None) -> bool:
+    return node is None or (not isinstance(node, str) and isinstance(node.tag, str)
+                            and (node.tag == "br" or node.tag in BLOCK_TAGS))
+
+
 def _wrap_runs(el: HtmlElement) -> None:
+    if not (el.text or "").strip() and all(_is_break(child) and not (child.tail or "").strip() for child in el):
+        # Blocks apart only by whitespace (most of a page's containers): no run to wrap, so the
+        # outcome of the general case below, done in place and several times faster.
+        el.text = None
+        for child in list(el):
+            child.tail = None
+            if child.tag == "br":
+                el.remove(child)
+        return
     nodes: list[str | HtmlElement] = [el.text or ""]
     for child in el:
         nodes += [child, child.tail or ""]
@@ -171,9 +186,7 @@ def _wrap_runs(el: HtmlElement) -> None:
     del el[:]
     run: list[str | HtmlElement] = []
     for node in [*nodes, None]:
-        is_break = node is None or (not isinstance(node, str) and isinstance(node.tag, str)
-                                    and (node.tag == "br" or node.tag in BLOCK_TAGS))
-        if not is_break:
+        if not _is_break(node):
             run.append(node)  # type: ignore[arg-type]
             continue
         if _has_content(run):

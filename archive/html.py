@@ -22,7 +22,8 @@ from urllib.parse import parse_qsl, unquote
 import lxml.html
 from bs4 import NavigableString, Tag
 from lxml import etree
-from lxml.html import HtmlElement
+from lxml.html import (HtmlComment, HtmlElement, HtmlElementClassLookup, HtmlEntity,
+                       HtmlProcessingInstruction)
 from lxml_html_clean import Cleaner
 from markdownify import ATX, BACKSLASH, MarkdownConverter
 
@@ -122,8 +123,16 @@ def to_html(html: str, base_url: str | None = None, image_map: Mapping[str, str]
 def find_images(html: str, base_url: str | None = None) -> list[Image]:
     """The http(s) images of the cleaned fragment in reading order, each URL once."""
     body = _clean_tree(html, base_url)
-    if body is None:
-        return []
+    return [] if body is None else _images_of(body)
+
+
+def blocks_and_images(html: str) -> tuple[list[str], list[Image]]:
+    """``text_blocks`` and ``find_images`` of one fragment, parsed and cleaned once for both."""
+    body = _clean_tree(html, None)
+    return ([], []) if body is None else (_texts_of(body), _images_of(body))
+
+
+def _images_of(body: HtmlElement) -> list[Image]:
     images: dict[str, Image] = {}
     for img in body.iter("img"):
         url = img.get("src", "")
@@ -154,8 +163,10 @@ def text_blocks(html: str) -> list[str]:
     that two bodies can be compared paragraph by paragraph whatever their markup.
     """
     body = _clean_tree(html, None)
-    if body is None:
-        return []
+    return [] if body is None else _texts_of(body)
+
+
+def _texts_of(body: HtmlElement) -> list[str]:
     return [text for text in map(_normalise_space, _block_texts(body)) if text]
 
 
@@ -190,13 +201,30 @@ def parse_document(html: str) -> HtmlElement | None:
     # Bytes with an explicit encoding: a str with an XML encoding declaration is refused, and a
     # <meta charset> inside the fragment must not re-decode it. One parser per call: thread-safe.
     # huge_tree: past 256 levels (unclosed <font>s suffice) libxml2 would silently drop the rest.
-    parser = lxml.html.HTMLParser(encoding="utf-8", huge_tree=True)
+    parser = _HTMLParser(encoding="utf-8", huge_tree=True)
     try:
         root = lxml.html.document_fromstring(text.encode("utf-8"), parser=parser)
     except etree.ParserError:  # "Document is empty": only comments or the like
         return None
     _drop_unnamable_elements(root)
     return root
+
+
+class _HTMLParser(etree.HTMLParser):
+    """lxml.html's parser with the same element classes, looked up in C.
+
+    lxml.html.HTMLParser asks a Python method for the class of every element object it hands
+    out, half the time of walking a page's tree. A namespace lookup with the same
+    table (the HTML parser lowercases tag names, as that method does) gives the same classes.
+    """
+
+    _lookup = etree.ElementNamespaceClassLookup(etree.ElementDefaultClassLookup(
+        element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction, entity=HtmlEntity))
+    _lookup.get_namespace(None).update(HtmlElementClassLookup()._element_classes)
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.set_element_class_lookup(self._lookup)
 
 
 def _parse_body(html: str) -> HtmlElement | None:
