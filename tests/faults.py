@@ -177,7 +177,7 @@ def fault_site(site: RawSite) -> Expect:
     good_items = []
     for i in range(3):
         routes[f"/good/{i}.html"] = ok(f"<html><body><article><h1>Good {i}</h1>"
-                                       f"<p>{'Page words of good post %d. ' % i * 30}</p></article></body></html>".encode())
+                                       f"<p>{f'Page words of good post {i}. ' * 30}</p></article></body></html>".encode())
         routes[f"/good/{i}.png"] = png
         good_items.append(rss_item(guid=f"good-{i}", title=f"Good {i}", link=f"{base}/good/{i}.html",
                                    html=feed_text(f"good-{i}") + f'<img src="{base}/good/{i}.png">'))

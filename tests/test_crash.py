@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -59,10 +60,20 @@ SOURCES = """sources:
 """
 
 
-def crawl_process(sources: Path, archive: Path, **kwargs) -> subprocess.Popen:
-    args = [sys.executable, "-m", "crawler.cli", "crawl", "--sources", str(sources), "--archive", str(archive)]
-    return subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True, **kwargs)
+def crawl_args(sources: Path, archive: Path) -> list[str]:
+    return [sys.executable, "-m", "crawler.cli", "crawl", "--sources", str(sources), "--archive", str(archive)]
+
+
+def kill_when(sources: Path, archive: Path, reached: Callable[[], bool]) -> int:
+    """A crawl killed with SIGKILL (its whole process group) once ``reached()``; its exit status."""
+    proc = subprocess.Popen(crawl_args(sources, archive), cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert wait_for(lambda: reached() or proc.poll() is not None, timeout=90)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return proc.returncode
 
 
 def warc_bytes(archive: Path) -> int:
@@ -71,6 +82,14 @@ def warc_bytes(archive: Path) -> int:
 
 def markdown_count(archive: Path) -> int:
     return sum(1 for _ in (archive / "posts").rglob("*.md")) if (archive / "posts").is_dir() else 0
+
+
+def warc_over(archive: Path, size: int) -> bool:
+    return warc_bytes(archive) > size
+
+
+def markdown_at_least(archive: Path, count: int) -> bool:
+    return markdown_count(archive) >= count
 
 
 def leftovers(archive: Path) -> list[Path]:
@@ -100,27 +119,20 @@ def test_three_kills_then_a_full_run_leave_a_complete_archive(tmp_path: Path):
     with RawSite(delay=0.15) as site:
         guids = aggregator(site)
         sources = write_sources(tmp_path, SOURCES.format(base=site.base))
-        # Three moments, each drawn from the seed: early (while the first records are written),
-        # then twice after a few more Markdown files than the archive held when the run started.
-        early = rng.randrange(4_000, 60_000)
-        kills: list[Callable[[int], bool]] = [
-            lambda _start: warc_bytes(archive) > early,
-            *(lambda start, k=rng.randrange(1, 8): markdown_count(archive) >= start + k for _ in range(2)),
-        ]
-        for n, moment in enumerate(kills):
-            start = markdown_count(archive)
-            proc = crawl_process(sources, archive)
-            try:
-                assert wait_for(lambda: moment(start) or proc.poll() is not None, timeout=90)
-            finally:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            assert proc.returncode == -signal.SIGKILL, f"run {n + 1} ended before its kill"
+        # Three moments, each drawn from the seed: early (once the first records are written),
+        # then twice a few Markdown files after the run started.
+        early, *steps = rng.randrange(4_000, 60_000), rng.randrange(1, 8), rng.randrange(1, 8)
+        for n in range(3):
+            reached = (partial(warc_over, archive, early) if n == 0
+                       else partial(markdown_at_least, archive, markdown_count(archive) + steps[n - 1]))
+            assert kill_when(sources, archive, reached) == -signal.SIGKILL, f"run {n + 1} ended before its kill"
             assert markdown_count(archive) < len(guids), f"run {n + 1} archived everything before its kill"
         # Two states a kill leaves more rarely than these three did, made by hand: a temp file of
         # a writer killed mid-write, and a Markdown file written just before its catalogue row.
         posts = sorted((archive / "posts").rglob("*.md"))
-        stale = posts[0].with_name(f"{TEMP_PREFIX}{_HOST}-{proc.pid}-x1y2z3")  # the last killed crawl's
+        with subprocess.Popen(["true"]) as gone:  # a writer that is no more
+            pass
+        stale = posts[0].with_name(f"{TEMP_PREFIX}{_HOST}-{gone.pid}-x1y2z3")
         stale.write_text("---\ntitle: half", encoding="utf-8")
         orphan = read_front_matter(posts[-1].read_text(encoding="utf-8"))[0]["guid"]
         with sqlite3.connect(archive / "state.sqlite") as db:
@@ -145,7 +157,7 @@ def small_disk(tmp_path: Path) -> Iterator[tuple[Path, Callable[[], None] | None
     mount = tmp_path / "small"
     mount.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-                             capture_output=True).returncode == 0
+                             capture_output=True, check=False).returncode == 0
     if mounted:
         try:
             yield mount, None
@@ -165,8 +177,8 @@ def test_a_full_disk_stops_the_crawl_with_a_clear_error_and_whole_files(tmp_path
     with RawSite(delay=0.1) as site:  # slow enough that posts are written while the disk fills
         guids = aggregator(site, image_size=80_000)  # ~8 MB to store: twice the room there is
         sources = write_sources(tmp_path, SOURCES.format(base=site.base))
-        args = [sys.executable, "-m", "crawler.cli", "crawl", "--sources", str(sources), "--archive", str(archive)]
-        full = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=180, preexec_fn=preexec)
+        full = subprocess.run(crawl_args(sources, archive), cwd=REPO, capture_output=True, text=True, timeout=180,
+                              preexec_fn=preexec, check=False)
         assert full.returncode == 5, full.stderr[-3000:]
         assert "postarc: ERROR: disk full: [Errno" in full.stderr
         assert "postarc: crawl interrupted (disk full); the next run resumes it" in full.stderr

@@ -74,7 +74,7 @@ def test_crawl_finishes_and_exits_3_naming_each_failed_source(crawled):
     assert failed == set(expect.failing_sources)
     table = run.stderr[run.stderr.index("source "):]
     for name, _path, _follow in expect.sources:
-        assert re.search(rf"^{re.escape(name)} ", table, re.M), name
+        assert re.search(rf"^{re.escape(name)} ", table, re.MULTILINE), name
 
 
 def test_each_failed_article_page_is_reported_with_its_url(crawled):

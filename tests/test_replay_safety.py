@@ -85,7 +85,7 @@ def assert_sandboxed(headers: dict[str, str]) -> None:
 
 def test_quoted_tags_and_links_are_text_on_the_post_page(archive, replay):
     root, _base = archive
-    path, fm, body = post_of(root, "quoted")
+    path, _fm, body = post_of(root, "quoted")
     assert "\\<script>" in body and "\\[x\\](javascript:alert(2))" in body  # the Markdown as written
     status, headers, page = replay.get("/posts/" + quote(path))
     html = page.decode()
