@@ -446,9 +446,13 @@ class LeaseSpiderMiddleware:
         try:
             async for obj in start:
                 source = obj.meta.get("postarc_source") if isinstance(obj, Request) else None
-                if source and obj.meta.get("postarc_kind") == "feed" and not self.frontier.take_feed(source):
+                if source and obj.meta.get("postarc_kind") == "feed":
+                    # Claimed or not, the feed is answered by whichever worker pops its request
+                    # from the shared queue, and that worker reports it; if this one does, its
+                    # callback or errback overwrites this status.
                     self.stats.set_value(f"postarc/source/{source}/status", ELSEWHERE)
-                    continue
+                    if not self.frontier.take_feed(source):
+                        continue
                 yield obj
         finally:
             self.frontier.started()
