@@ -50,10 +50,11 @@ class WarcDownloadHandler(BaseDownloadHandler):
         self.reader = ArchiveReader(archive, self.index)
         self.since = timestamp14(settings.get("POSTARC_REPLAY_SINCE") or "")
         self.until = timestamp14(settings.get("POSTARC_REPLAY_UNTIL") or "") or "99999999999999"
+        self.files = set(settings.getlist("POSTARC_REPLAY_FILES"))  # empty: any file
         self.stats = crawler.stats
 
     async def download_request(self, request: Request) -> Response:
-        capture = self.index.latest(request.url, self.since, self.until)
+        capture = self.index.latest(request.url, self.since, self.until, self.files)
         if capture is None or request.method not in ("GET", "HEAD"):
             self.stats.inc_value("postarc/replay/not_in_archive")
             raise NotInArchive(f"{request.method} {request.url}: no capture in the archive for this run")

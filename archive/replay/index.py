@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -144,9 +144,11 @@ class CdxjIndex:
         wanted = timestamp_datetime(timestamp)
         return min(exact, key=lambda c: (abs((c.when - wanted).total_seconds()), c.timestamp < timestamp))
 
-    def latest(self, url: str, since: str = "", until: str = "99999999999999") -> Capture | None:
-        """The newest capture of ``url`` in ``[since, until]``; the exact URL before a SURT twin."""
-        captures = self.captures(url, since, until)
+    def latest(self, url: str, since: str = "", until: str = "99999999999999",
+               files: Collection[str] = ()) -> Capture | None:
+        """The newest capture of ``url`` in ``[since, until]`` (and in ``files``, if given); the
+        exact URL before a SURT twin."""
+        captures = [c for c in self.captures(url, since, until) if not files or c.filename in files]
         exact = [c for c in captures if c.url == url] or captures
         return exact[-1] if exact else None
 

@@ -48,6 +48,7 @@ class Job:
     until: str
     label: str
     posts: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # the run's WARC files (empty: not recorded)
 
 
 def run_of(post: PostRow, runs: list[Run], by_file: dict[str, Run]) -> Run | None:
@@ -88,7 +89,8 @@ def plan(posts: list[PostRow], runs: list[Run], sources_override: str | None) ->
             continue
         if run.id not in jobs:
             jobs[run.id] = Job(run.spider, dict(run.arguments), sources_override or run.sources, run.settings,
-                               run.started, run.finished or "9999", f"run {run.id} ({run.spider}, {run.started})")
+                               run.started, run.finished or "9999", f"run {run.id} ({run.spider}, {run.started})",
+                               files=list(run.warc_files))
         jobs[run.id].posts.append(post.path)
         by_run[run.id].add(post.source)
     for run_id, job in jobs.items():
@@ -145,6 +147,8 @@ class Command(ScrapyCommand):
         settings.setdict({
             "POSTARC_REPLAY_SINCE": job.since,
             "POSTARC_REPLAY_UNTIL": job.until,
+            # Times have second resolution: two runs can share a second; their files cannot.
+            "POSTARC_REPLAY_FILES": job.files,
             "POSTARC_REBUILD_POSTS": job.posts,
             # Every download comes from the archive: no handler that can reach a network.
             "DOWNLOAD_HANDLERS": {"http": REPLAY_HANDLER, "https": REPLAY_HANDLER,
