@@ -6,8 +6,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from w3lib.url import safe_url_string
-
 from archive.catalogue import PostRow
 from crawler.items import Post
 from crawler.middlewares import WarcCaptureMiddleware
@@ -22,13 +20,14 @@ if TYPE_CHECKING:
 
 
 def conversion_target(item: Post) -> str:
-    """What the conversion record is about: the post's link, unless that is no URL at all (a
-    feed may say ``http://[x`` or ``http://host:99999/``), then the URL of its capture."""
-    assert item.capture is not None
-    try:
-        return safe_url_string(item.link) if item.link else item.capture.target_uri
-    except ValueError:
-        return item.capture.target_uri
+    """The conversion record's own URI: the post's Markdown file, as a URN.
+
+    Not the article's URL: replay tools (pywb's ``wb-manager add``) index conversion records too,
+    and one stamped in the same second as its capture would be replayed in place of the page.
+    The capture it came from is cited by ``WARC-Refers-To`` (and its URL by
+    ``WARC-Refers-To-Target-URI``).
+    """
+    return f"urn:postarc:post:{item.path}.md"
 
 
 class CataloguePipeline:
@@ -58,8 +57,9 @@ class CataloguePipeline:
         if self.capture and item.capture:
             target = conversion_target(item)
             # Written on the WARC writer's thread; the row follows once the record is in.
+            extra = {"WARC-Refers-To-Target-URI": item.capture.target_uri, **conversion_fields(item)}
             await self.capture.write_conversion(target, item.capture.record_id, item.markdown.encode("utf-8"),
-                                                extra=conversion_fields(item))
+                                                extra=extra)
         # The instant the Markdown pipeline wrote into the front matter, so the two agree.
         now = (item.written_at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.catalogue.save_post(PostRow(
