@@ -97,6 +97,14 @@ class Response:
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [self.body]
 
 
+def _is_file(path: Path) -> bool:
+    """``Path.is_file`` that also says no to names the file system refuses (ENAMETOOLONG…)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
 def _reason(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
@@ -267,10 +275,10 @@ class ReplayApp:
     def post_or_file(self, request: Request, rest: str) -> Response:
         relative = _unquote_path(rest)
         md = self._inside_posts(relative + ".md") if not relative.endswith(".md") else None
-        if md is not None and md.is_file():
+        if md is not None and _is_file(md):
             return self.post_page(relative, md)
         target = self._inside_posts(relative)
-        if not target.is_file():
+        if not _is_file(target):
             raise HttpError(404, "Not found", "No such post or file in the archive.")
         ctype = "text/markdown; charset=utf-8" if target.suffix == ".md" else (
             mimetypes.guess_type(target.name)[0] or "application/octet-stream")
