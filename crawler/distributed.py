@@ -428,6 +428,14 @@ class SharedScheduler(Scheduler):
         return request
 
 
+def frontier_of(crawler: Crawler) -> Frontier:
+    """The crawl's ``Frontier`` extension, which the lease middlewares work through."""
+    frontier = crawler.get_extension(Frontier)
+    if frontier is None:
+        raise NotConfigured("needs the crawler.distributed.Frontier extension")
+    return frontier
+
+
 class LeaseSpiderMiddleware:
     """Spider middleware: feed claims at start, and the end of each leased request's output."""
 
@@ -437,10 +445,7 @@ class LeaseSpiderMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        frontier = crawler.get_extension(Frontier)
-        if frontier is None:
-            raise NotConfigured("needs the crawler.distributed.Frontier extension")
-        return cls(crawler, frontier)
+        return cls(crawler, frontier_of(crawler))
 
     async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
         try:
@@ -489,10 +494,7 @@ class LeaseDownloaderMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        frontier = crawler.get_extension(Frontier)
-        if frontier is None:
-            raise NotConfigured("needs the crawler.distributed.Frontier extension")
-        return cls(frontier)
+        return cls(frontier_of(crawler))
 
     def process_exception(self, request: Request, exception: Exception) -> None:
         lease = request.meta.get(LEASE_META)

@@ -33,3 +33,14 @@ def apply_options(settings: Settings, opts: argparse.Namespace) -> None:
         value = getattr(opts, option, None)
         if value is not None:
             settings.set(setting, value, priority="cmdline")
+
+
+class ArchiveOptionsMixin:
+    """For postarc's Scrapy commands: the options given are copied onto the settings."""
+
+    settings: Settings | None
+
+    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
+        super().process_options(args, opts)  # type: ignore[misc]  # ScrapyCommand's, next in the MRO
+        assert self.settings is not None
+        apply_options(self.settings, opts)

@@ -24,7 +24,7 @@ from scrapy.settings import SETTINGS_PRIORITIES
 
 from crawler.items import Post
 from crawler.lock import ArchiveBusy, ArchiveLock
-from crawler.options import add_archive_option, add_output_options, apply_options
+from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options
 from crawler.runner import EXIT_BUSY, EXIT_ERROR, EXIT_OK, EXIT_SOURCE_FAILED
 from crawler.spiders.url import UrlSpider, url_resolved
 
@@ -138,7 +138,7 @@ class ArchiveReport:
             self.err.flush()
 
 
-class Command(ScrapyCommand):
+class Command(ArchiveOptionsMixin, ScrapyCommand):
     requires_project = True
 
     def syntax(self) -> str:
@@ -162,8 +162,6 @@ class Command(ScrapyCommand):
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         super().process_options(args, opts)
-        assert self.settings is not None
-        apply_options(self.settings, opts)
         # Warnings and errors only, unless -L/--loglevel says otherwise: stdout and stderr carry
         # the command's own report.
         if self.settings.getpriority("LOG_LEVEL") < SETTINGS_PRIORITIES["cmdline"]:

@@ -16,7 +16,7 @@ from scrapy.exceptions import UsageError
 from scrapy.settings import SETTINGS_PRIORITIES, Settings
 
 from crawler.lock import ArchiveBusy, ArchiveLock
-from crawler.options import add_archive_option, add_output_options, apply_options
+from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options
 from crawler.runner import (EXIT_BUSY, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOURCE_FAILED, EXIT_USAGE,
                             archive_summary, due_sources, last_runs, log_file, print_reports, run_feeds,
                             source_reports)
@@ -29,7 +29,7 @@ def _unset_by_user(settings: Settings, name: str) -> bool:
     return (settings.getpriority(name) or 0) < SETTINGS_PRIORITIES["cmdline"]
 
 
-class Command(ScrapyCrawlCommand):
+class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
     config: SourcesFile | None = None
     sources_error: SourcesError | None = None
 
@@ -54,8 +54,6 @@ class Command(ScrapyCrawlCommand):
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         super().process_options(args, opts)
-        assert self.settings is not None
-        apply_options(self.settings, opts)
         if opts.redis:
             self.settings.set("REDIS_URL", opts.redis, priority="cmdline")
         if not opts.sources:

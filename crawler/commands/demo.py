@@ -10,12 +10,12 @@ from scrapy.commands import ScrapyCommand
 
 from crawler.demo.server import SiteServer
 from crawler.demo.site import build_routes, sources_yaml
-from crawler.options import add_archive_option, add_output_options, apply_options
+from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options
 from crawler.runner import EXIT_ERROR, EXIT_OK, archive_summary, print_reports, run_feeds, source_reports
 from crawler.sources import load_sources
 
 
-class Command(ScrapyCommand):
+class Command(ArchiveOptionsMixin, ScrapyCommand):
     requires_project = True
 
     def syntax(self) -> str:
@@ -29,10 +29,6 @@ class Command(ScrapyCommand):
         add_archive_option(parser)
         add_output_options(parser)
 
-    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
-        super().process_options(args, opts)
-        assert self.settings is not None
-        apply_options(self.settings, opts)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.crawler_process is not None and self.settings is not None

@@ -28,7 +28,7 @@ from scrapy.settings import SETTINGS_PRIORITIES, Settings
 from archive.catalogue import Catalogue, PostRow
 from archive.replay.index import ensure_index
 from archive.runs import Run, recorded_runs
-from crawler.options import add_archive_option, add_output_options, apply_options
+from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 REPLAY_HANDLER = "crawler.replay.WarcDownloadHandler"
@@ -108,7 +108,7 @@ def digest(path: Path) -> str | None:
         return None
 
 
-class Command(ScrapyCommand):
+class Command(ArchiveOptionsMixin, ScrapyCommand):
     requires_project = True
 
     def syntax(self) -> str:
@@ -127,8 +127,6 @@ class Command(ScrapyCommand):
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         super().process_options(args, opts)
-        assert self.settings is not None
-        apply_options(self.settings, opts)
         # Warnings and errors only, unless -L says otherwise: the report is what matters here.
         if (self.settings.getpriority("LOG_LEVEL") or 0) < SETTINGS_PRIORITIES["cmdline"]:
             self.settings.set("LOG_LEVEL", "WARNING", priority="cmdline")

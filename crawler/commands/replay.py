@@ -10,10 +10,10 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 from scrapy.utils.log import configure_logging
 
-from crawler.options import add_archive_option, apply_options
+from crawler.options import ArchiveOptionsMixin, add_archive_option
 
 
-class Command(ScrapyCommand):
+class Command(ArchiveOptionsMixin, ScrapyCommand):
     requires_project = True
     requires_crawler_process = False  # a web server, not a crawl: no reactor, no Scrapy engine
 
@@ -32,8 +32,6 @@ class Command(ScrapyCommand):
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         super().process_options(args, opts)
-        assert self.settings is not None
-        apply_options(self.settings, opts)
         if not 0 <= opts.port <= 65535:
             raise UsageError("--port must be 0-65535")
 

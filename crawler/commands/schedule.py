@@ -27,7 +27,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from crawler.lock import is_locked
-from crawler.options import add_archive_option, add_output_options, apply_options
+from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options
 from crawler.runner import EXIT_BUSY, EXIT_OK, EXIT_USAGE, last_runs
 from crawler.sources import SourcesError, SourcesFile, load_sources, parse_every
 
@@ -111,7 +111,7 @@ class Scheduler:
         return EXIT_OK
 
 
-class Command(ScrapyCommand):
+class Command(ArchiveOptionsMixin, ScrapyCommand):
     requires_project = True
     requires_crawler_process = False
 
@@ -129,10 +129,6 @@ class Command(ScrapyCommand):
         add_archive_option(parser)
         add_output_options(parser)
 
-    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
-        super().process_options(args, opts)
-        assert self.settings is not None
-        apply_options(self.settings, opts)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
