@@ -387,7 +387,8 @@ class _PostConverter(MarkdownConverter):
     and paragraph breaks for the ``<br>``s that feeds use between paragraphs."""
 
     def __init__(self, image_map: Mapping[str, str]) -> None:
-        super().__init__(heading_style=ATX, bullets="-", newline_style=BACKSLASH, table_infer_header=True)
+        super().__init__(heading_style=ATX, bullets="-", newline_style=BACKSLASH, table_infer_header=True,
+                         bs4_options="lxml")
         self.image_map = image_map
 
     def escape(self, text: str, parent_tags: set[str]) -> str:

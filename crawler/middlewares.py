@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 from scrapy import Request, signals
 from scrapy.exceptions import NotConfigured
+from scrapy.utils.asyncio import run_in_thread
 from scrapy.http import Response
 
 from archive.cdxj import update_index
@@ -217,14 +218,17 @@ class WarcCaptureMiddleware:
             return
         self.stats.inc_value("postarc/warc/bytes", future.result().length)
 
-    def close(self) -> None:
-        # Runs after every record asked for: the writer thread takes jobs in order.
-        self._writer.submit(self.files.close).result()
+    async def close(self) -> None:
+        # Runs after every record asked for: the writer thread takes jobs in order. Neither the
+        # fsync nor the indexing blocks the reactor: Scrapy's own clean-up (the HTTP handler's
+        # disconnect timeout) still runs meanwhile, and blocking it raced that timeout
+        # (twisted's AlreadyCalledError logged as CRITICAL after the crawl).
+        await self._in_writer(self.files.close)
         self._writer.shutdown()
         for name in self.files.files_closed:
             logger.info("WARC file closed: %s", name)
         if self.files.files_closed or self.stats.get_value("postarc/warc/repaired_files"):
-            update = update_index(self.archive_dir)
+            update = await run_in_thread(update_index, self.archive_dir)
             logger.info("index: %d files, %d lines added (%d in all)", len(update.files), update.lines,
                         update.total)
         if self.catalogue is not None:

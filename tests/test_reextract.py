@@ -155,7 +155,7 @@ def test_capture_middleware_never_writes_a_replayed_response(tmp_path):
     assert not (tmp_path / "warc").exists()
     fetched = HtmlResponse(request.url, body=b"<p>from the network</p>", request=request)
     asyncio.run(mw.process_response(request, fetched))  # written on the middleware's writer thread
-    mw.close()
+    asyncio.run(mw.close())
     assert len(list((tmp_path / "warc").glob("*.warc.gz"))) == 1
 
 
