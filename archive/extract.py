@@ -14,8 +14,8 @@ import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement
 
-from archive.html import (BLOCK_TAGS, blocks_and_images, clean_html, normalise_pre, parse_document, settle_images,
-                          to_html, unwrap_proxy)
+from archive.html import (BLOCK_TAGS, Fragment, clean_fragment, normalise_pre, parse_document, settle_images,
+                          unwrap_proxy)
 
 # A feed body shorter than this share of the page's main text may be a summary of it…
 SUMMARY_RATIO = 0.6
@@ -58,9 +58,13 @@ class Body:
 
 def extract_page(page_html: str, page_url: str | None) -> str:
     """The main content of an article page as clean HTML (trafilatura), '' if none was found."""
+    return _page_fragment(page_html, page_url).html
+
+
+def _page_fragment(page_html: str, page_url: str | None) -> Fragment:
     root = parse_document(page_html)
     if root is None:
-        return ""
+        return Fragment("", [], [])
     elements = sum(1 for _ in root.iter())
     if elements > PAGE_MAX_ELEMENTS:
         raise PageTooLarge(f"the page has {elements} elements, more than {PAGE_MAX_ELEMENTS} (PAGE_MAX_ELEMENTS)")
@@ -74,8 +78,8 @@ def extract_page(page_html: str, page_url: str | None) -> str:
     )
     main = etree.fromstring(result.encode("utf-8")).find("main") if result else None
     if main is None:
-        return ""
-    return to_html(_tei_to_html(main), page_url, stand_ins)
+        return Fragment("", [], [])
+    return clean_fragment(_tei_to_html(main), page_url, stand_ins)
 
 
 def choose_body(feed_html: str, base_url: str | None, page_html: str | None = None,
@@ -85,24 +89,21 @@ def choose_body(feed_html: str, base_url: str | None, page_html: str | None = No
     The feed's HTML wins unless it is a summary of what the page carries: a page that is
     boilerplate only, truncated or about something else never replaces the feed's body.
     """
-    feed = _Candidate(clean_html(feed_html, base_url), "feed")
+    feed = _Candidate(clean_fragment(feed_html, base_url), "feed")
     chosen = feed
     if page_html:
-        page = _Candidate(extract_page(page_html, page_url), "page")
+        page = _Candidate(_page_fragment(page_html, page_url), "page")
         if feed.summarises(page):
             chosen = page
     return Body(html=chosen.html, source=chosen.source, image_urls=chosen.image_urls)
 
 
-@dataclass
 class _Candidate:
-    html: str
-    source: str
-
-    def __post_init__(self) -> None:
-        blocks, images = blocks_and_images(self.html)
-        self.text = " ".join(blocks)
-        self.image_urls = [img.url for img in images]
+    def __init__(self, fragment: Fragment, source: str) -> None:
+        self.html = fragment.html
+        self.source = source
+        self.text = " ".join(fragment.texts)
+        self.image_urls = [img.url for img in fragment.images]
 
     def summarises(self, other: _Candidate) -> bool:
         """This body is a summary of ``other``: much shorter, and mostly found in it.

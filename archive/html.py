@@ -104,6 +104,26 @@ def unwrap_proxy(url: str) -> str:
     return url
 
 
+@dataclass(frozen=True)
+class Fragment:
+    """A cleaned fragment with what is read off it: its text blocks and images."""
+
+    html: str
+    texts: list[str]
+    images: list[Image]
+
+
+def clean_fragment(html: str, base_url: str | None = None, image_map: Mapping[str, str] | None = None) -> Fragment:
+    """``to_html`` plus ``text_blocks`` and ``find_images`` of the result, from one parse."""
+    body = _clean_tree(html, base_url)
+    if body is None:
+        return Fragment("", [], [])
+    if image_map is not None:
+        for img in body.iter("img"):
+            img.set("src", _mapped(img.get("src", ""), image_map))
+    return Fragment(_inner_html(body), _texts_of(body), _images_of(body))
+
+
 def clean_html(html: str, base_url: str | None = None) -> str:
     """The fragment as a reader sees it, safe to embed; '' when there is nothing."""
     body = _clean_tree(html, base_url)
@@ -124,12 +144,6 @@ def find_images(html: str, base_url: str | None = None) -> list[Image]:
     """The http(s) images of the cleaned fragment in reading order, each URL once."""
     body = _clean_tree(html, base_url)
     return [] if body is None else _images_of(body)
-
-
-def blocks_and_images(html: str) -> tuple[list[str], list[Image]]:
-    """``text_blocks`` and ``find_images`` of one fragment, parsed and cleaned once for both."""
-    body = _clean_tree(html, None)
-    return ([], []) if body is None else (_texts_of(body), _images_of(body))
 
 
 def _images_of(body: HtmlElement) -> list[Image]:
