@@ -27,3 +27,20 @@ def test_throughput_harness_prints_every_figure(tmp_path):
     assert figures["limit_s"] >= figures["fetch_s"]
     assert figures["efficiency"] == pytest.approx(figures["limit_s"] / figures["full_s"], abs=0.01)
     assert not list((tmp_path / "archive" / "warc").glob("*.open"))
+
+
+def test_floor_harness_adds_up_and_bounds_efficiency(tmp_path):
+    """bench.floor measures every library it names, and with a throughput line its ceiling."""
+    from bench.floor import KEYS as FLOOR_KEYS
+
+    line = {"fetch_s": 1.0, "fetch_cpu_s": 1.0, "extract_cpu_s": 1.0, "limit_s": 1.0}
+    (tmp_path / "throughput.json").write_text("noise\n" + json.dumps(line) + "\n")
+    run = subprocess.run([sys.executable, "-m", "bench.floor", "--posts", "20", "--keep", str(tmp_path / "work"),
+                          "--throughput", str(tmp_path / "throughput.json"), "--json"],
+                         capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    assert set(FLOOR_KEYS) | {"floor_s", "max_efficiency"} == set(figures)
+    parts = [v for k, v in figures.items() if k.endswith("_cpu_s") and k not in ("extract_cpu_s", "library_cpu_s")]
+    assert all(v >= 0 for v in parts) and figures["library_cpu_s"] == pytest.approx(sum(parts), abs=0.05) > 0
+    assert figures["max_efficiency"] == pytest.approx(1.0 / figures["floor_s"], abs=0.01) and figures["max_efficiency"] <= 1
