@@ -13,7 +13,7 @@ import fcntl
 import heapq
 import io
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +48,46 @@ def index_lines(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     out = io.StringIO()
     CDXJIndexer(output=out, inputs=[str(p) for p in paths], records=RECORDS).process_all()
     return sorted(out.getvalue().splitlines(keepends=True))
+
+
+class _Range(io.RawIOBase):
+    """Bytes ``start``..``end`` of a file, telling file offsets: cdxj-indexer (through warcio's
+    ArchiveIterator) takes each record's offset from ``tell()``."""
+
+    def __init__(self, f: io.BufferedReader, start: int, end: int) -> None:
+        self._f, self._end = f, end
+        f.seek(start)
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        size = min(len(buffer), self._end - self._f.tell())
+        return self._f.readinto(memoryview(buffer)[:size]) if size > 0 else 0
+
+
+def index_range(paths: Iterable[str | os.PathLike[str]], start: int, end: int, filename: str) -> list[str]:
+    """Unsorted CDXJ lines of the records between two record boundaries of a WARC file being
+    written, named ``filename`` (its name once closed).
+
+    Lines of a file's consecutive ranges, together, are ``index_lines`` of the whole file: a
+    writer indexes as it goes instead of reading everything again at the end. ``paths``: where
+    the file may be (its ``.open`` name, its final name), tried in order.
+    """
+    for path in paths:
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            continue
+        with f:
+            out = io.StringIO()
+            indexer = CDXJIndexer(output=out, inputs=[], records=RECORDS, filename=filename)
+            indexer.process_one(_Range(f, start, end), out, filename)
+            return out.getvalue().splitlines(keepends=True)
+    raise FileNotFoundError(f"none of {[str(p) for p in paths]}")
 
 
 def indexed_files(archive_dir: str | os.PathLike[str]) -> set[str]:
@@ -91,8 +131,13 @@ def _locked(directory: Path) -> Iterator[None]:
         yield
 
 
-def update_index(archive_dir: str | os.PathLike[str]) -> IndexUpdate:
-    """Index the archive's WARC files that are not in the index yet and merge them in."""
+def update_index(archive_dir: str | os.PathLike[str], known: Mapping[str, list[str]] | None = None) -> IndexUpdate:
+    """Index the archive's WARC files that are not in the index yet and merge them in.
+
+    ``known``: the lines of some of those files, by name, already made as they were written
+    (``index_range``); only the others are read.
+    """
+    known = known or {}
     index = index_path(archive_dir)
     index.parent.mkdir(parents=True, exist_ok=True)
     with _locked(index.parent):
@@ -101,7 +146,8 @@ def update_index(archive_dir: str | os.PathLike[str]) -> IndexUpdate:
         if not pending:
             total = sum(1 for _ in index.open(encoding="utf-8")) if index.exists() else 0
             return IndexUpdate([], 0, total)
-        new = index_lines(pending)
+        new = sorted([line for p in pending if p.name in known for line in known[p.name]]
+                     + index_lines(p for p in pending if p.name not in known))
         if index.exists():
             with index.open(encoding="utf-8") as old:
                 total = _replace(index, _unique(heapq.merge(old, new)))

@@ -17,11 +17,12 @@ from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import run_in_thread
 from scrapy.http import Response
 
-from archive.cdxj import update_index
-from archive.warc import HttpExchange, Original, WarcFiles, Written, payload_digest, repair_open_files
+from archive.cdxj import index_range, update_index
+from archive.warc import OPEN_SUFFIX, HttpExchange, Original, WarcFiles, Written, payload_digest, repair_open_files
 from crawler.diskfull import DiskFullGuard
 from crawler.handlers import WIRE_META, WireHead
 from crawler.state import open_state
+from pipelines.workers import WorkerPool
 
 if TYPE_CHECKING:
     from archive.state import CrawlState
@@ -103,9 +104,12 @@ class WarcCaptureMiddleware:
       a ``revisit`` record citing the first capture; payloads under ``WARC_REVISIT_MIN_SIZE``
       bytes are always stored whole (a revisit would be no smaller, and an empty body is not
       worth pointing at).
+    - Every ``WARC_INDEX_EVERY`` bytes of a file, the records written since are indexed in the
+      worker pool (cdxj-indexer), while the crawl goes on.
     - On ``engine_stopped`` (after every pipeline, including the catalogue's conversion
-      records, has finished) it closes its files and merges them into ``indexes/index.cdxj``:
-      the writer that closes the files is the one component that knows they are complete.
+      records, has finished) it closes its files, indexes what is left of them and merges their
+      lines into ``indexes/index.cdxj``: the writer that closes the files is the one component
+      that knows they are complete.
 
     Records are compressed and written on a thread of their own, in the order they were
     asked for, so the reactor goes on downloading meanwhile (zlib and hashlib release the
@@ -113,7 +117,8 @@ class WarcCaptureMiddleware:
     loses only the records of requests still in flight.
     """
 
-    def __init__(self, files: WarcFiles, archive_dir: Path, crawler: Crawler, revisit_min_size: int) -> None:
+    def __init__(self, files: WarcFiles, archive_dir: Path, crawler: Crawler, revisit_min_size: int,
+                 index_every: int = 0) -> None:
         self.files = files
         self.archive_dir = archive_dir
         self.stats = crawler.stats
@@ -125,6 +130,14 @@ class WarcCaptureMiddleware:
         # Payloads being written now, by digest: set once the first capture is catalogued, so
         # that a copy arriving meanwhile becomes a revisit of it.
         self._capturing: dict[str, asyncio.Future[None]] = {}
+        # Indexing while writing: where each file is indexed up to, its lines so far, the jobs
+        # in the pool, and the files a job failed for (indexed whole at the end instead).
+        self.pool = crawler.get_extension(WorkerPool) if index_every else None
+        self.index_every = index_every
+        self._indexed: dict[str, int] = {}
+        self._lines: dict[str, list[str]] = {}
+        self._index_jobs: set[asyncio.Task[None]] = set()
+        self._unindexed: set[str] = set()
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -141,8 +154,10 @@ class WarcCaptureMiddleware:
             fsync_records=settings.getbool("WARC_FSYNC_RECORDS"),
             gzip_level=settings.getint("WARC_GZIP_LEVEL", 9),
         )
-        mw = cls(files, archive_dir, crawler, settings.getint("WARC_REVISIT_MIN_SIZE"))
+        mw = cls(files, archive_dir, crawler, settings.getint("WARC_REVISIT_MIN_SIZE"),
+                 settings.getint("WARC_INDEX_EVERY"))
         crawler.signals.connect(mw.open, signal=signals.spider_opened)
+        crawler.signals.connect(mw.index_jobs_done, signal=signals.spider_closed)
         crawler.signals.connect(mw.close, signal=signals.engine_stopped)
         return mw
 
@@ -191,6 +206,7 @@ class WarcCaptureMiddleware:
                 first.set_result(None)
         if original is not None:
             self.stats.inc_value("postarc/warc/revisits")
+        self._index_upto(req_written)
         request.meta[CAPTURE_META] = written
         self.stats.inc_value("postarc/warc/records", 2)
         self.stats.inc_value("postarc/warc/bytes", written.length + req_written.length)
@@ -217,18 +233,65 @@ class WarcCaptureMiddleware:
             logger.error("conversion record not written", exc_info=future.exception())
             return
         self.stats.inc_value("postarc/warc/bytes", future.result().length)
+        self._index_upto(future.result())
+
+    # -- the index, made while writing -------------------------------------------------
+
+    def _index_upto(self, written: Written) -> None:
+        """Index the file up to the end of ``written`` in the pool, if enough is new since."""
+        start = self._indexed.get(written.filename, 0)
+        end = written.offset + written.length
+        if self.pool is None or end - start < self.index_every or written.filename in self._unindexed:
+            return
+        self._indexed[written.filename] = end
+        task = asyncio.ensure_future(self._index_job(self.pool, written.filename, start, end))
+        self._index_jobs.add(task)
+        task.add_done_callback(self._index_jobs.discard)
+
+    def _paths(self, name: str) -> list[str]:
+        folder = self.archive_dir / "warc"
+        return [str(folder / (name + OPEN_SUFFIX)), str(folder / name)]  # a job may run after the rename
+
+    async def _index_job(self, pool: WorkerPool, name: str, start: int, end: int) -> None:
+        try:
+            lines = await pool.run(index_range, self._paths(name), start, end, name)
+        # CancelledError: the pool stopped first (a crawl ending without spider_closed).
+        except (Exception, asyncio.CancelledError):  # the file is indexed whole at the end instead
+            logger.warning("indexing %s at %d-%d failed; it is indexed whole when closed", name, start, end,
+                           exc_info=True)
+            self._unindexed.add(name)
+            return
+        self._lines.setdefault(name, []).extend(lines)
+        self.stats.inc_value("postarc/warc/index_jobs")
+
+    async def index_jobs_done(self) -> None:
+        """No job starts after the spider closes (the pool stops with the engine); wait for the rest."""
+        self.pool = None
+        while self._index_jobs:
+            await asyncio.gather(*self._index_jobs)
+
+    def _closed_lines(self) -> dict[str, list[str]]:
+        """Every line of each file closed in this run: what was indexed while writing, plus the rest."""
+        known = {}
+        for name in self.files.files_closed:
+            if name not in self._unindexed:
+                size = (self.archive_dir / "warc" / name).stat().st_size
+                rest = index_range(self._paths(name), self._indexed.get(name, 0), size, name)
+                known[name] = self._lines.pop(name, []) + rest
+        return known
 
     async def close(self) -> None:
         # Runs after every record asked for: the writer thread takes jobs in order. Neither the
         # fsync nor the indexing blocks the reactor: Scrapy's own clean-up (the HTTP handler's
         # disconnect timeout) still runs meanwhile, and blocking it raced that timeout
         # (twisted's AlreadyCalledError logged as CRITICAL after the crawl).
+        await self.index_jobs_done()
         await self._in_writer(self.files.close)
         self._writer.shutdown()
         for name in self.files.files_closed:
             logger.info("WARC file closed: %s", name)
         if self.files.files_closed or self.stats.get_value("postarc/warc/repaired_files"):
-            update = await run_in_thread(update_index, self.archive_dir)
+            update = await run_in_thread(lambda: update_index(self.archive_dir, self._closed_lines()))
             logger.info("index: %d files, %d lines added (%d in all)", len(update.files), update.lines,
                         update.total)
         if self.catalogue is not None:

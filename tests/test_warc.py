@@ -11,6 +11,7 @@ import base64
 import gzip
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -222,7 +223,9 @@ def twice(tmp_path_factory: pytest.TempPathFactory):
         site.routes.update(aggregator_routes(site.base))
         sources = write_sources(tmp, f"sources:\n  - name: agg\n    url: {site.base}/feed.xml\n"
                                      f"    follow_links: true\n")
-        args = ("crawl", "--sources", str(sources), "--archive", str(archive), "-s", "WARC_MAX_SIZE=150000")
+        # Small files, each indexed in several pieces while written (WARC_INDEX_EVERY).
+        args = ("crawl", "--sources", str(sources), "--archive", str(archive), "-s", "WARC_MAX_SIZE=150000",
+                "-s", "WARC_INDEX_EVERY=20000")
         first = postarc(*args)
         after_first = warc_bytes(archive)
         index_after_first = index_path(archive).read_text(encoding="utf-8")
@@ -305,6 +308,10 @@ def test_index_is_merged_sorted_and_complete(twice):
     listed = (index_path(archive).parent / INDEXED_NAME).read_text(encoding="utf-8").split()
     assert listed == [p.name for p in warc_paths(archive)]
     assert any('"mime": "warc/revisit"' in line for line in lines)
+    # The first run's lines were made by jobs in the worker pool, piece by piece as its files grew.
+    jobs = [int(m) for log in (archive / "logs").glob("*.log")
+            for m in re.findall(r"'postarc/warc/index_jobs': (\d+)", log.read_text(encoding="utf-8"))]
+    assert jobs and max(jobs) >= 3
 
 
 def test_verify_passes_on_a_good_archive(twice):
