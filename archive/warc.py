@@ -52,7 +52,8 @@ class HttpExchange:
     ``body`` is the payload after transfer decoding (de-chunked) and before content decoding
     (still gzip/deflate/br as the server sent it). ``url`` is written percent-encoded (a
     ``WARC-Target-URI`` is ASCII). ``request_target`` is the request line's
-    target as sent (defaults to the URL's path and query).
+    target as sent (defaults to the URL's path and query). ``payload_digest``: the body's
+    ``payload_digest`` when the caller has it already (it is not computed twice).
     """
 
     url: str
@@ -68,6 +69,7 @@ class HttpExchange:
     protocol: str = "HTTP/1.1"
     ip_address: str | None = None
     date: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    payload_digest: str = ""
 
 
 @dataclass(frozen=True)
@@ -319,13 +321,15 @@ class WarcFiles:
         if ex.ip_address:
             headers["WARC-IP-Address"] = ex.ip_address
         if original is None:
+            if ex.payload_digest:
+                headers["WARC-Payload-Digest"] = ex.payload_digest
             response = writer.create_warc_record(
                 safe_url_string(ex.url), "response", payload=BytesIO(ex.body), length=len(ex.body),
                 warc_headers_dict=headers, http_headers=http)
         else:
             headers["WARC-Refers-To"] = original.record_id
             response = writer.create_revisit_record(
-                safe_url_string(ex.url), payload_digest(ex.body), original.target_uri, original.date,
+                safe_url_string(ex.url), ex.payload_digest or payload_digest(ex.body), original.target_uri, original.date,
                 http_headers=http, warc_headers_dict=headers)
         target = ex.request_target or request_line_target(ex.url)
         req_http = StatusAndHeaders(f"{ex.method} {target} {ex.request_protocol}",

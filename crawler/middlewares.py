@@ -185,6 +185,7 @@ class WarcCaptureMiddleware:
     async def _capture(self, request: Request, response: Response) -> Response:
         exchange = exchange_from(request, response, request.meta.pop(WIRE_META, None))
         digest = payload_digest(response.body) if len(response.body) >= self.revisit_min_size else ""
+        exchange.payload_digest = digest
         while digest in self._capturing:
             await self._capturing[digest]
         original = self._original(digest)
