@@ -16,6 +16,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
+from archive.replay.app import ReplayApp
 from tests.faults import rss, rss_item
 from tests.helpers import postarc, posts_of, write_sources
 from tests.rawhttp import RawSite, message, ok
@@ -176,13 +177,13 @@ def test_oversized_requests_are_refused_and_the_server_stays_up(replay):
             conn.shutdown(socket.SHUT_WR)
             return b"".join(iter(lambda: conn.recv(65536), b""))
 
-    long_line = send(b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    long_line = send(b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert long_line.split(b"\r\n", 1)[0].split(b" ")[1] in (b"414", b"400"), long_line[:100]
-    long_header = send(b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 70_000 + b"\r\n\r\n")
+    long_header = send(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"b" * 70_000 + b"\r\n\r\n")
     assert long_header.split(b" ")[1] in (b"431", b"400"), long_header[:100]
-    many_headers = send(b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(500)) + b"\r\n")
+    many_headers = send(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(500)) + b"\r\n")
     assert many_headers.split(b" ")[1] in (b"431", b"400"), many_headers[:100]
-    body = send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n" + b"z" * 1000)
+    body = send(b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000000\r\n\r\n" + b"z" * 1000)
     assert body.split(b" ")[1] in (b"405", b"413"), body[:100]
     garbage = send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(range(256)) + b"\r\n\r\n")  # TLS hello
     assert b"Traceback" not in garbage and (garbage == b"" or b"400" in garbage[:300]), garbage[:300]
@@ -203,9 +204,27 @@ def test_search_and_filters_reflect_nothing_unescaped(replay):
         assert "default-src 'none'" in headers["Content-Security-Policy"]
 
 
-@pytest.mark.xfail(reason="the replay answers any Host: a page elsewhere that rebinds its name to 127.0.0.1 "
-                          "could read the archive (DNS rebinding); archive/replay/app.py checks no Host",
-                   strict=False)
-def test_a_foreign_host_name_is_refused(replay):
-    status, _headers, _body = raw_get(replay, "/", headers={"Host": "evil.example:8080"})
-    assert status in (400, 421)
+@pytest.mark.parametrize("host", ["evil.example:8080", "evil.example", "127.0.0.1.evil.example",
+                                  "localhost.evil.example:80", "[2001:db8::1]:80", "10.0.0.1"])
+def test_a_foreign_host_name_is_refused(replay, host):
+    """DNS rebinding: a page elsewhere whose name now points at 127.0.0.1 sends its own name."""
+    for target in ("/", "/web/20240101000000/http://example.org/", "http://evil.example/posts/"):
+        status, _headers, body = raw_get(replay, target, headers={"Host": host})
+        assert status == 421 and b"Misdirected" in body, (host, target, status)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST", "archive.localhost:{port}",
+                                  "127.0.0.2", "[::1]:{port}"])
+def test_names_of_this_machine_are_answered(replay, host):
+    status, _headers, _body = raw_get(replay, "/", headers={"Host": host.format(port=urlsplit(replay.base).port)})
+    assert status == 200, host
+
+
+def test_a_replay_exposed_on_purpose_answers_any_host(archive):
+    """Served on a non-loopback address (--host 0.0.0.0), the operator chose who may connect."""
+    app = ReplayApp(archive[0], loopback_only=False)
+    statuses = []
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "REQUEST_URI": "/", "HTTP_HOST": "archive.example.org",
+               "wsgi.url_scheme": "http", "SERVER_NAME": "x", "SERVER_PORT": "80"}
+    app(environ, lambda status, headers: statuses.append(status))
+    assert statuses and statuses[0].startswith("200")

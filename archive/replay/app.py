@@ -16,6 +16,7 @@ so nothing they carry runs on the replay's origin; the UI itself runs no scripts
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import mimetypes
 import re
@@ -175,10 +176,36 @@ def _human_time(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-class ReplayApp:
-    """The WSGI application over one archive directory."""
+def host_name(host_header: str) -> str:
+    """The name in a ``Host`` header, without its port, lowercased (``[::1]:80`` -> ``::1``)."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
 
-    def __init__(self, archive_dir: str | Path) -> None:
+
+def is_loopback_name(name: str) -> bool:
+    """``localhost``, a ``*.localhost`` name (RFC 6761: browsers keep them on this machine) or a
+    loopback address."""
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class ReplayApp:
+    """The WSGI application over one archive directory.
+
+    ``loopback_only``: answer only requests whose ``Host`` names this machine (the default
+    when served on a loopback address). A page on another site that rebinds its own name to
+    127.0.0.1 (DNS rebinding) would otherwise read the archive with the visitor's browser;
+    its requests carry its own name as ``Host``, and get 421.
+    """
+
+    def __init__(self, archive_dir: str | Path, loopback_only: bool = False) -> None:
+        self.loopback_only = loopback_only
         self.archive = Path(archive_dir).resolve()
         self.posts_dir = self.archive / "posts"
         state = self.archive / "state.sqlite"
@@ -217,6 +244,11 @@ class ReplayApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
         try:
+            # No Host at all (HTTP/1.0 tools) is no browser, hence no rebinding page.
+            host = environ.get("HTTP_HOST")
+            if self.loopback_only and host and not is_loopback_name(host_name(host)):
+                raise HttpError(421, "Misdirected request", "This replay answers to localhost and 127.0.0.1 "
+                                "only: a page on another site must not read the archive.")
             request = Request.from_environ(environ)
             response = self.dispatch(request)
         except HttpError as exc:

@@ -5,7 +5,6 @@ The app is plain WSGI, so any WSGI server can host it; this one needs nothing in
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import socketserver
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from archive.replay.app import ReplayApp
+from archive.replay.app import ReplayApp, is_loopback_name
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +43,13 @@ class _Server(socketserver.ThreadingMixIn, WSGIServer):
 
 
 def is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
+    """A bind address only this machine can reach."""
+    return is_loopback_name(host.lower())
 
 
 def make_server(archive_dir: str | Path, host: str = "127.0.0.1", port: int = 8080) -> _Server:
     """A server for the archive, bound but not yet serving; ``port=0`` picks a free port."""
-    app = ReplayApp(archive_dir)
+    app = ReplayApp(archive_dir, loopback_only=is_loopback(host))
     server_cls = _Server
     if ":" in host:
         server_cls = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
