@@ -159,9 +159,15 @@ def _paragraphize(root: HtmlElement) -> None:
     trafilatura reads paragraphs, and drops text that sits directly in a <div> between <br>s or
     after a nested block (common in feed-born pages); as <p>s those runs are kept.
     """
-    for el in list(root.iter(*_CONTAINERS)):
-        if any(child.tag == "br" or child.tag in BLOCK_TAGS for child in el):
-            _wrap_runs(el)
+    # The containers with a <br> or block child, found from those children: one walk that
+    # libxml2 filters by tag, instead of a Python look at every child of every container.
+    containers = {}
+    for child in root.iter("br", *BLOCK_TAGS):
+        parent = child.getparent()
+        if parent is not None and parent.tag in _CONTAINERS:
+            containers[parent] = None
+    for el in containers:
+        _wrap_runs(el)
 
 
 def _is_break(node: str | HtmlElement | None) -> bool:
