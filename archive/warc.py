@@ -125,6 +125,9 @@ if not hasattr(brotli.Decompressor, "decompress"):
     BufferedReader.DECOMPRESSORS["br"] = _BrotliDecompressor
 
 
+_PIECE = 1 << 20
+
+
 class _GzipMember(GzippingWrapper):
     """warcio's one-gzip-member-per-record wrapper, at a chosen compression level (warcio: 9)."""
 
@@ -146,6 +149,14 @@ class _LevelWARCWriter(WARCWriter):
     def __init__(self, level: int, **kwargs) -> None:
         super().__init__(None, gzip=False, **kwargs)
         self.level = level
+
+    @staticmethod
+    def _iter_stream(stream: BinaryIO) -> Iterator[bytes]:
+        # warcio reads payloads in 16 KB pieces; each piece is a zlib and a hashlib call that
+        # releases the GIL and must take it back from the reactor thread. Ours are in memory:
+        # megabyte pieces mean 50x fewer hand-offs.
+        while buf := stream.read(_PIECE):
+            yield buf
 
     def record_bytes(self, record, level: int | None = None) -> BytesIO:
         """The record as one gzip member, at ``level`` (default: the writer's)."""
