@@ -52,6 +52,8 @@ ADDONS = {
     "crawler.politeness.ContactUserAgent": 0,
     # With REDIS_URL set: a worker of a shared crawl (crawler.state.SharedCrawl, crawler.distributed).
     "crawler.state.SharedCrawl": 0,
+    # REMOTE_CONTROL_ENABLED off: Scrapy's remote control is not even imported (crawler.consoles).
+    "crawler.consoles.UnloadedRemoteControl": 0,
 }
 
 # Several workers, one crawl (README "Running on more than one machine"): REDIS_URL

@@ -196,3 +196,25 @@ def test_demo_command(tmp_path: Path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "Archived 5 posts" in run.stdout
     warcio_check(tmp_path / "demo")
+
+
+def test_no_console_is_open_or_even_loaded(crawled):
+    """Scrapy's telnet console and remote control (both run Python code sent to them) stay off;
+    the remote control is not even imported (crawler.consoles)."""
+    archive, _site, _run = crawled
+    log = next((archive / "logs").glob("*.log")).read_text(encoding="utf-8")
+    enabled = log.split("Enabled extensions:", 1)[1].split("]", 1)[0]
+    assert "CoreStats" in enabled and "RemoteControl" not in enabled and "TelnetConsole" not in enabled
+
+
+def test_remote_control_loads_when_asked_for():
+    from scrapy.settings import Settings
+
+    from crawler.consoles import REMOTE_CONTROL, UnloadedRemoteControl
+
+    for asked in (False, True):
+        settings = Settings()
+        settings.setmodule("crawler.settings", priority="project")
+        settings.set("REMOTE_CONTROL_ENABLED", asked, priority="cmdline")
+        UnloadedRemoteControl().update_settings(settings)
+        assert (REMOTE_CONTROL in settings.getdict("EXTENSIONS_BASE")) is asked
