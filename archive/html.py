@@ -8,7 +8,7 @@ blocks all describe the same content.
 
 Parsing is lxml.html; sanitising is lxml_html_clean's ``Cleaner`` (lxml.html.clean moved to
 that package in lxml 5.2; we configure it rather than walk the tree ourselves); Markdown is
-markdownify with a small subclass for what it lacks.
+markdownify with a small subclass for what it lacks (``archive.markdown_converter``).
 """
 
 from __future__ import annotations
@@ -20,12 +20,10 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote
 
 import lxml.html
-from bs4 import NavigableString, Tag
 from lxml import etree
 from lxml.html import (HtmlComment, HtmlElement, HtmlElementClassLookup, HtmlEntity,
                        HtmlProcessingInstruction)
 from lxml_html_clean import Cleaner
-from markdownify import ATX, BACKSLASH, MarkdownConverter
 
 
 @dataclass(frozen=True)
@@ -47,16 +45,10 @@ _SIZE_DESCRIPTOR = re.compile(r"(\d+(?:\.\d+)?)[wx]", re.IGNORECASE)
 _ATTRIBUTE_NAME = re.compile(r"[^\W\d][\w.:-]*\Z")
 _LEADING_INT = re.compile(r"\s*(\d+)")
 _WHITESPACE = re.compile(r"\s+")
-_UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
-_BACKTICKS = re.compile(r"`+")
-# A "<" that CommonMark could read as raw HTML: before a letter, "/", "!" or "?", or last in its
-# text (the next element's Markdown may start with a letter).
-_TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?]|\Z)")
 _BLANK_LINES = re.compile(r"\n{3,}")
-_CODE_BLANK_RUN = re.compile(r"\n(?:[ \t]*\n){3,}")
 # Stands for a blank line inside code, so that collapsing blank lines leaves code alone. NUL
 # cannot occur in the text: lxml refuses it and _parse_body removes it.
-_CODE_BLANK = "\x00"
+CODE_BLANK = "\x00"
 
 # Most preferred first: srcset candidates beat these, these beat a plain src.
 LAZY_SRC_ATTRS = ("data-original", "data-actualsrc", "data-src", "data-lazy-src", "data-original-src")
@@ -120,7 +112,7 @@ def clean_fragment(html: str, base_url: str | None = None, image_map: Mapping[st
         return Fragment("", [], [])
     if image_map is not None:
         for img in body.iter("img"):
-            img.set("src", _mapped(img.get("src", ""), image_map))
+            img.set("src", mapped_url(img.get("src", ""), image_map))
     return Fragment(_inner_html(body), _texts_of(body), _images_of(body))
 
 
@@ -136,7 +128,7 @@ def to_html(html: str, base_url: str | None = None, image_map: Mapping[str, str]
     if body is None:
         return ""
     for img in body.iter("img"):
-        img.set("src", _mapped(img.get("src", ""), image_map))
+        img.set("src", mapped_url(img.get("src", ""), image_map))
     return _inner_html(body)
 
 
@@ -151,7 +143,7 @@ def _images_of(body: HtmlElement) -> list[Image]:
     for img in body.iter("img"):
         url = img.get("src", "")
         if _HTTP_URL.match(url) and url not in images:
-            images[url] = Image(url=url, alt=_normalise_space(img.get("alt", "")))
+            images[url] = Image(url=url, alt=normalise_space(img.get("alt", "")))
     return list(images.values())
 
 
@@ -163,10 +155,14 @@ def to_markdown(html: str, base_url: str | None = None, image_map: Mapping[str, 
     # The whole <body>: a bare fragment like "a.jpg" would make BeautifulSoup warn it looks like a path.
     source = lxml.html.tostring(body, encoding="unicode")
     try:
-        markdown = _PostConverter(image_map or {}).convert(source)
+        # Imported here: markdownify and BeautifulSoup (0.13 s to import) are for the pool's
+        # workers; the crawl's own process, which imports this module too, never needs them.
+        from archive.markdown_converter import PostConverter
+
+        markdown = PostConverter(image_map or {}).convert(source)
     except RecursionError:
         # markdownify recurses once per nesting level; soup nested hundreds deep keeps its text.
-        markdown = "\n\n".join(text for text in map(_normalise_space, _block_texts(body)) if text)
+        markdown = "\n\n".join(text for text in map(normalise_space, _block_texts(body)) if text)
     return _tidy_markdown(markdown)
 
 
@@ -181,7 +177,7 @@ def text_blocks(html: str) -> list[str]:
 
 
 def _texts_of(body: HtmlElement) -> list[str]:
-    return [text for text in map(_normalise_space, _block_texts(body)) if text]
+    return [text for text in map(normalise_space, _block_texts(body)) if text]
 
 
 # --- cleaning --------------------------------------------------------------------------------
@@ -385,88 +381,12 @@ def _block_texts(root: HtmlElement) -> Iterator[str]:
     yield "".join(parts)
 
 
-def _normalise_space(text: str) -> str:
+def normalise_space(text: str) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
-def _mapped(url: str, image_map: Mapping[str, str] | None) -> str:
+def mapped_url(url: str, image_map: Mapping[str, str] | None) -> str:
     return image_map.get(url, url) if image_map else url
-
-
-# --- Markdown --------------------------------------------------------------------------------
-
-
-class _PostConverter(MarkdownConverter):
-    """markdownify, plus: images everywhere and relinked, safe code fences, pipes in cells,
-    and paragraph breaks for the ``<br>``s that feeds use between paragraphs."""
-
-    def __init__(self, image_map: Mapping[str, str]) -> None:
-        super().__init__(heading_style=ATX, bullets="-", newline_style=BACKSLASH, table_infer_header=True,
-                         bs4_options="lxml")
-        self.image_map = image_map
-
-    def escape(self, text: str, parent_tags: set[str]) -> str:
-        # Text is text to every Markdown renderer (Hexo, the replay): a post quoting "<script>"
-        # or "[x](javascript:…)" (or a hostile one) must show it, not make a live tag or link of
-        # it. "\<", "\[" and "\]" show the character; a "<" that cannot open a tag ("a < b") stays.
-        text = super().escape(text, parent_tags).replace("[", r"\[").replace("]", r"\]")
-        return _TAG_OPEN.sub(r"\\<", text)
-
-    def convert_a(self, el: Tag, text: str, parent_tags: set[str]) -> str:
-        # markdownify writes the href as is: a ")" in it would end the link early and what
-        # follows would be read as Markdown ("…/a)<script>" made a live tag).
-        if el.get("href"):
-            el["href"] = _markdown_url(el["href"])
-        return super().convert_a(el, text, parent_tags)
-
-    def convert_img(self, el: Tag, text: str, parent_tags: set[str]) -> str:
-        # markdownify keeps only the alt text inside headings and table cells: we keep images.
-        alt = _normalise_space(el.get("alt") or "").replace("[", r"\[").replace("]", r"\]")
-        url = _markdown_url(_mapped(el.get("src") or "", self.image_map))
-        title = _normalise_space(el.get("title") or "").replace('"', r"\"")
-        return f'![{alt}]({url} "{title}")' if title else f"![{alt}]({url})"
-
-    def convert_br(self, el: Tag, text: str, parent_tags: set[str]) -> str:
-        if "_inline" not in parent_tags and _is_paragraph_break(el):
-            return "\n\n"
-        return super().convert_br(el, text, parent_tags)
-
-    def convert_pre(self, el: Tag, text: str, parent_tags: set[str]) -> str:
-        code = text.strip("\n")
-        if not code.strip():
-            return ""
-        longest = max((len(run) for run in _BACKTICKS.findall(code)), default=0)
-        fence = "`" * max(3, longest + 1)
-        lines = _CODE_BLANK_RUN.sub("\n\n\n", code).split("\n")
-        code = "\n".join(line if line.strip() else _CODE_BLANK for line in lines)
-        return f"\n\n{fence}\n{code}\n{fence}\n\n"
-
-    def convert_td(self, el: Tag, text: str, parent_tags: set[str]) -> str:
-        return super().convert_td(el, _UNESCAPED_PIPE.sub(r"\\|", text), parent_tags)
-
-    def convert_th(self, el: Tag, text: str, parent_tags: set[str]) -> str:
-        return super().convert_th(el, _UNESCAPED_PIPE.sub(r"\\|", text), parent_tags)
-
-
-def _is_paragraph_break(br: Tag) -> bool:
-    """In a block, a <br> beside another <br> or a block, or at the block's edge, separates
-    paragraphs (feeds write '<br><br>' for them); inside inline markup it stays a line break."""
-    if br.parent is not None and br.parent.name not in BLOCK_TAGS:
-        return False
-    neighbours = (_content_sibling(br, "previous_sibling"), _content_sibling(br, "next_sibling"))
-    return any(n is None or (isinstance(n, Tag) and (n.name == "br" or n.name in BLOCK_TAGS)) for n in neighbours)
-
-
-def _content_sibling(el: Tag, direction: str) -> Tag | NavigableString | None:
-    sibling = getattr(el, direction)
-    while isinstance(sibling, NavigableString) and not sibling.strip():
-        sibling = getattr(sibling, direction)
-    return sibling
-
-
-def _markdown_url(url: str) -> str:
-    """Spaces and parentheses would end a Markdown link destination early."""
-    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
 
 
 def _tidy_markdown(markdown: str) -> str:
@@ -475,6 +395,6 @@ def _tidy_markdown(markdown: str) -> str:
     Split on "\\n" only: str.splitlines() would also break lines at U+2028, U+0085 and the like.
     """
     lines = [line.rstrip() for line in markdown.split("\n")]
-    text = _BLANK_LINES.sub("\n\n", "\n".join(lines)).replace(_CODE_BLANK, "")
+    text = _BLANK_LINES.sub("\n\n", "\n".join(lines)).replace(CODE_BLANK, "")
     text = "\n".join(line.rstrip() for line in text.split("\n")).strip("\n")
     return text + "\n" if text else ""

@@ -386,7 +386,7 @@ class ReplayApp:
         if capture is None:
             # An image behind a CORS proxy was fetched from its origin (archive.html.unwrap_proxy,
             # as the crawl does): the origin's capture stands in for the proxied URL.
-            from archive.html import unwrap_proxy  # heavy (markdownify, bs4): only when needed
+            from archive.html import unwrap_proxy  # lxml and its cleaner: only when needed
 
             origin = unwrap_proxy(url)
             capture = self.index.nearest(origin, timestamp) if origin != url and is_http_url(origin) else None
