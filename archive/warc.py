@@ -125,6 +125,7 @@ if not hasattr(brotli.Decompressor, "decompress"):
     BufferedReader.DECOMPRESSORS["br"] = _BrotliDecompressor
 
 
+# Payload pieces handed to zlib and hashlib (_LevelWARCWriter._iter_stream).
 _PIECE = 1 << 20
 
 

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 
 from scrapy import Request, signals
 from scrapy.exceptions import NotConfigured
-from scrapy.utils.asyncio import run_in_thread
 from scrapy.http import Response
+from scrapy.utils.asyncio import run_in_thread
 
 from archive.cdxj import index_range, update_index
 from archive.warc import OPEN_SUFFIX, HttpExchange, Original, WarcFiles, Written, payload_digest, repair_open_files

@@ -29,7 +29,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.cdxj import INDEXED_NAME, index_lines, index_path, update_index, warc_paths
 from archive.verify import verify_archive
-from archive.warc import OPEN_SUFFIX, HttpExchange, WarcFiles, repair_open_files
+from archive.warc import OPEN_SUFFIX, HttpExchange, WarcFiles, incompressible, repair_open_files
 from crawler.demo.server import SiteServer
 from tests.helpers import REPO, postarc, warc_records, warcio_check, write_sources
 from tests.rawhttp import RawSite, message, ok
@@ -443,3 +443,31 @@ def test_a_crawl_killed_with_sigkill_is_repaired_by_the_next(tmp_path: Path):
     report = verify_archive(archive)
     warc_problems = [p for p in report.problems if "Markdown" not in p]
     assert warc_problems == [], warc_problems
+
+
+def test_compressed_bodies_are_stored_and_read_back_whole(tmp_path: Path):
+    """Content-encoded bodies and compressed formats go into their gzip member as they are."""
+    assert incompressible([("Content-Type", "image/JPEG; q=1")])
+    assert incompressible([("content-encoding", "br"), ("Content-Type", "text/html")])
+    assert incompressible([("Content-Type", "video/mp4")])
+    assert not incompressible([("Content-Type", "text/html"), ("Content-Encoding", "identity")])
+    assert not incompressible([("Content-Type", "image/svg+xml")])
+    noise = os.urandom(200_000)
+    files = WarcFiles(tmp_path / "warc", gzip_level=9)
+    for ctype in ("image/png", "application/octet-stream"):
+        files.write_exchange(HttpExchange(
+            url=f"http://127.0.0.1/{ctype}", method="GET", request_headers=[("Host", "127.0.0.1")], status=200,
+            reason="OK", response_headers=[("Content-Type", ctype)], body=noise))
+    files.close()
+    path = next((tmp_path / "warc").glob("*.warc.gz"))
+    with path.open("rb") as f:
+        it = ArchiveIterator(f)
+        levels = {}
+        for record in it:
+            if record.rec_type == "response":
+                assert record.content_stream().read() == noise
+                levels[record.http_headers.get_header("Content-Type")] = it.get_record_offset()
+    # The gzip header's XFL byte: 2 when zlib was asked for level 9, 4 for its fastest (0 or 1).
+    data = path.read_bytes()
+    assert data[levels["image/png"] + 8] == 4 and data[levels["application/octet-stream"] + 8] == 2
+    warcio_check(tmp_path)
