@@ -204,10 +204,16 @@ def test_a_killed_worker_loses_nothing(tmp_path: Path, redis_url: str):
         archive = tmp_path / "data"
         timeout = ("-s", "POSTARC_REDIS_WORKER_TIMEOUT=3")
         victim, survivor = worker(sources, archive, redis_url, *timeout), worker(sources, archive, redis_url, *timeout)
-        for _ in range(1200):  # until the victim has articles in flight
-            if sum(fetched(site, "/post/").values()) >= 12 or victim.poll() is not None:
+        # Until the victim holds leased requests (articles in flight: each answer takes 1 s).
+        # Counting the site's hits alone could kill it while the survivor had taken them all.
+        client = redis.Redis.from_url(redis_url)
+        leases = f"postarc:feeds:leases:{socket.gethostname()}:{victim.pid}"
+        for _ in range(1200):
+            if (client.hlen(leases) >= 2 and sum(fetched(site, "/post/").values()) >= 6) or victim.poll() is not None:
                 break
             time.sleep(0.05)
+        client.close()
+        assert victim.poll() is None, "the victim ended before it held any request"
         victim.send_signal(signal.SIGKILL)
         victim.wait()
         code, err = finish(survivor)
