@@ -59,11 +59,16 @@ def cpu_of(fn: Callable[[], object]) -> float:
     return time.process_time() - start
 
 
+def served(site: Site, url: str) -> bytes:
+    """The file the site serves at ``url`` (``http://host:port/<path>``)."""
+    return (site.root / url.split("/", 3)[3]).read_bytes()
+
+
 def exchanges(site: Site) -> list[tuple[str, bytes, list[tuple[str, str]]]]:
     """(URL, body as received, response headers) of everything a crawl of the site fetches."""
     out = []
     for url in site.feeds:
-        out.append((url, (site.root / url.split("/", 3)[3]).read_bytes(), [("Content-Type", "application/rss+xml")]))
+        out.append((url, served(site, url), [("Content-Type", "application/rss+xml")]))
     for url, path in zip(site.pages, site.page_files):
         packed = path.with_name(path.name + ".gz")
         if packed.exists():
@@ -71,7 +76,7 @@ def exchanges(site: Site) -> list[tuple[str, bytes, list[tuple[str, str]]]]:
         else:
             out.append((url, path.read_bytes(), [("Content-Type", "text/html")]))
     for url in site.images:
-        out.append((url, (site.root / url.split("/", 3)[3]).read_bytes(), [("Content-Type", "image/png")]))
+        out.append((url, served(site, url), [("Content-Type", "image/png")]))
     return out
 
 
@@ -99,7 +104,7 @@ def measure(posts: int, corpus: Path, workdir: Path) -> dict[str, float | int]:
     cores = len(os.sched_getaffinity(0))
     say(f"generating {posts} posts in {workdir}")
     site = build_site(load_corpus(corpus), posts, workdir / "site", "http://127.0.0.1:8000")
-    feeds = [(site.root / url.split("/", 3)[3]).read_bytes() for url in site.feeds]
+    feeds = [served(site, url) for url in site.feeds]
     say("feedparser, warcio, cdxj-indexer, markdownify, PyYAML, worker start-up; trafilatura")
     parsed: list[feedparser.FeedParserDict] = []
     figures: dict[str, float | int] = {"posts": posts}
