@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -69,15 +70,37 @@ class PostRow:
     updated: str | None = None
 
 
+BUSY_TIMEOUT = 60.0
+
+
+def use_wal(db: sqlite3.Connection, timeout: float = BUSY_TIMEOUT) -> None:
+    """Switch a new file to WAL; the mode is kept in the file, so later openers leave it be.
+
+    SQLite answers the switch with "database is locked" at once, without its busy handler, when
+    another process opens the same new file (two Redis workers starting on one archive), so
+    this retries until ``timeout``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class Catalogue:
     """A connection to ``DIR/state.sqlite``."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
+        use_wal(self.db)
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
 

@@ -14,6 +14,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from archive.catalogue import BUSY_TIMEOUT, use_wal
+
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"  # the catalogue's
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -55,8 +57,8 @@ def ceil_time(moment: datetime) -> str:
 
 
 def _connect(state_db: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(state_db, timeout=60, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
+    db = sqlite3.connect(state_db, timeout=BUSY_TIMEOUT, isolation_level=None)
+    use_wal(db)
     db.executescript(SCHEMA)
     return db
 

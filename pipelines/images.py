@@ -70,6 +70,8 @@ class PostImagesPipeline(FilesPipeline):
     def from_crawler(cls, crawler: Crawler) -> Self:
         cls._update_stores(crawler.settings)
         store = Path(crawler.settings["POSTARC_ARCHIVE_DIR"]).resolve() / "posts"
+        # FSFilesStore checks, then creates: Redis workers starting on one archive race there.
+        store.mkdir(parents=True, exist_ok=True)
         pipe = cls(str(store), crawler=crawler)
         pipe.default_mode = crawler.settings.get("POSTARC_IMAGES", "local")
         pipe.disk_full = crawler.get_extension(DiskFullGuard)  # None if the extension is off

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import yaml
 
+from archive.catalogue import use_wal
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
     id       INTEGER PRIMARY KEY,
@@ -93,7 +95,7 @@ def _post_files(posts_dir: Path) -> Iterator[tuple[str, os.stat_result]]:
 def connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
+    use_wal(db, timeout=30)
     db.executescript(SCHEMA)
     return db
 
