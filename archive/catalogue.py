@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS posts (
     record_id     TEXT,
     archived      TEXT NOT NULL,
     updated       TEXT,
+    incomplete_runs INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (source, guid)
 );
 CREATE TABLE IF NOT EXISTS sources (
@@ -68,6 +69,7 @@ class PostRow:
     warc_filename: str | None = None
     record_id: str | None = None
     updated: str | None = None
+    incomplete_runs: int = 0  # archivings of this version in a row without its page or an image
 
 
 BUSY_TIMEOUT = 60.0
@@ -103,6 +105,18 @@ class Catalogue:
         use_wal(self.db)
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self._add_column("posts", "incomplete_runs INTEGER NOT NULL DEFAULT 0")
+
+    def _add_column(self, table: str, column: str) -> None:
+        """Bring a catalogue written by an older postarc up to ``SCHEMA``."""
+        name = column.split()[0]
+        if any(row["name"] == name for row in self.db.execute(f"PRAGMA table_info({table})")):
+            return
+        try:
+            self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):  # another process added it first
+                raise
 
     @classmethod
     def of_archive(cls, archive_dir: str | Path) -> Catalogue:

@@ -11,7 +11,7 @@ worker was doing. Redis keys (the crawl state's are in ``archive.state_redis``),
 ``B:run``                   string  the current run (absent between runs)
 ``B:dupefilter:<run>``      set     request fingerprints seen in the run (scrapy-redis)
 ``B:feeds:<run>``           set     sources whose feed a worker took in the run
-``B:lost:<run>``            set     sources that lost a post to an error in the run
+``B:lost:<run>``            set     sources with a post lost to an error or archived incomplete
 ``B:workers``               set     the run's workers
 ``B:leases:<worker>``       hash    requests a worker took from the queue and has not finished
 ``B:starting:<worker>``     string  the worker is still reading its start requests
@@ -58,7 +58,7 @@ from scrapy_redis.scheduler import Scheduler
 from twisted.internet.task import LoopingCall
 
 from archive.state_redis import Keys
-from crawler.incremental import ELSEWHERE
+from crawler.incremental import ELSEWHERE, retry_due
 from crawler.items import Post
 from crawler.state import is_shared, open_state, worker_id
 
@@ -197,6 +197,7 @@ class Frontier:
         self.worker = worker_id()
         self.alive = Keys(self.prefix)
         self.timeout = settings.getfloat("POSTARC_REDIS_WORKER_TIMEOUT")
+        self.retries = settings.getint("POSTARC_RETRY_INCOMPLETE")
         self.keys: FrontierKeys | None = None
         self.run = ""
         self.leases: dict[str, _Lease] = {}
@@ -211,7 +212,7 @@ class Frontier:
         for handler, signal in ((self.spider_idle, signals.spider_idle),
                                 (self.spider_closed, signals.spider_closed),
                                 (self.request_scheduled, signals.request_scheduled),
-                                (self.item_done, signals.item_scraped),
+                                (self.item_scraped, signals.item_scraped),
                                 (self.item_done, signals.item_dropped),
                                 (self.item_error, signals.item_error)):
             crawler.signals.connect(handler, signal=signal)
@@ -298,7 +299,8 @@ class Frontier:
             logger.info("left run %s (%s); other workers or queued requests remain", self.run, reason)
 
     def _forget_lost_validators(self) -> None:
-        """Drop the feed validators of every source that lost a post anywhere in the run.
+        """Drop the feed validators of every source that lost a post anywhere in the run (or
+        archived one without its page or an image, ``POSTARC_RETRY_INCOMPLETE``).
 
         ``SourceState`` (run before this) stored validators for the feeds this worker fetched;
         a post of one of them may have failed on another worker. Without validators the next
@@ -350,6 +352,11 @@ class Frontier:
         if lease in self.leases:
             self.leases[lease].items -= 1
             self._release(lease)
+
+    def item_scraped(self, item: Any, response: Response | Failure | None) -> None:
+        if isinstance(item, Post) and retry_due(item.incomplete_runs, self.retries) and self.keys is not None:
+            self.redis.sadd(self.keys.lost(self.run), item.source)  # fetched in full next run
+        self.item_done(response)
 
     def item_error(self, item: Any, response: Response | Failure | None) -> None:
         # Connected after SourceState's handler; recorded before the lease goes, so that no

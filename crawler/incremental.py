@@ -15,6 +15,11 @@ Validators are stored only at the end of a finished crawl, and only for a source
 post made it through the pipelines: a run that is interrupted (or loses a post to an error)
 leaves the old validators, so the next run fetches the whole feed again and picks up exactly
 the posts that were not archived yet. That is also what makes an interrupted crawl resumable.
+
+A post archived without its article page or an image (their fetch failed: a 503, a timeout)
+is not "unchanged" for the next ``POSTARC_RETRY_INCOMPLETE`` runs, and its source stores no
+validators meanwhile, so those runs fetch the feed, the page and the images again until the
+post is whole.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import Request, signals
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
+from scrapy.utils.misc import load_object
 
 from archive.catalogue import PostRow
 from crawler.items import Post
@@ -36,6 +42,7 @@ if TYPE_CHECKING:
     from scrapy import Spider
     from scrapy.crawler import Crawler
     from scrapy.http import Response
+    from scrapy.settings import BaseSettings
     from twisted.python.failure import Failure
     from typing_extensions import Self
 
@@ -58,9 +65,39 @@ def content_hash(post: Post) -> str:
     return h.hexdigest()
 
 
-def is_unchanged(known: PostRow | None, digest: str, posts_dir: Path) -> bool:
-    """The archive already holds this version of the post (and its Markdown is still there)."""
-    return known is not None and known.content_hash == digest and (posts_dir / f"{known.path}.md").exists()
+class Transient:
+    """Which failures a later run may not meet: those Scrapy's ``RetryMiddleware`` retries
+    (``RETRY_HTTP_CODES``: 5xx, 408, 429; ``RETRY_EXCEPTIONS``: timeouts, refused and lost
+    connections, DNS). A 404, a robots.txt ban or a body over ``DOWNLOAD_MAXSIZE`` will be the
+    same next time."""
+
+    def __init__(self, settings: BaseSettings) -> None:
+        self.codes = frozenset(int(code) for code in settings.getlist("RETRY_HTTP_CODES"))
+        self.exceptions = tuple(load_object(e) if isinstance(e, str) else e
+                                for e in settings.getlist("RETRY_EXCEPTIONS"))
+
+    def status(self, status: int) -> bool:
+        return status in self.codes
+
+    def failure(self, failure: Failure) -> bool:
+        response = getattr(failure.value, "response", None)
+        if response is not None:  # HttpError
+            return self.status(response.status)
+        return isinstance(failure.value, self.exceptions)
+
+
+def retry_due(incomplete_runs: int, retries: int) -> bool:
+    """A post archived ``incomplete_runs`` times in a row without its page or an image is to be
+    fetched again (``POSTARC_RETRY_INCOMPLETE`` = ``retries`` later runs at most: a dead image
+    must not make every run fetch its post)."""
+    return 0 < incomplete_runs <= retries
+
+
+def is_unchanged(known: PostRow | None, digest: str, posts_dir: Path, retries: int) -> bool:
+    """The archive already holds this version of the post, whole or past retrying (and its
+    Markdown is still there)."""
+    return (known is not None and known.content_hash == digest and (posts_dir / f"{known.path}.md").exists()
+            and not retry_due(known.incomplete_runs, retries))
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -131,6 +168,7 @@ class SkipUnchangedMiddleware(_CatalogueReader, BaseSpiderMiddleware):
         BaseSpiderMiddleware.__init__(self, crawler)
         _CatalogueReader.__init__(self, crawler)
         self.posts_dir = self.archive_dir / "posts"
+        self.retries = crawler.settings.getint("POSTARC_RETRY_INCOMPLETE")
 
     def get_processed_request(self, request: Request, response: Response | None) -> Request | None:
         post = request.cb_kwargs.get("post")
@@ -141,7 +179,8 @@ class SkipUnchangedMiddleware(_CatalogueReader, BaseSpiderMiddleware):
 
     def _unchanged(self, post: Post) -> bool:
         assert self.catalogue is not None
-        if not is_unchanged(self.catalogue.post(post.source, post.guid), content_hash(post), self.posts_dir):
+        if not is_unchanged(self.catalogue.post(post.source, post.guid), content_hash(post), self.posts_dir,
+                            self.retries):
             return False
         self.crawler.stats.inc_value(f"postarc/source/{post.source}/unchanged")
         return True
@@ -155,9 +194,12 @@ class SourceState:
         self.settings = crawler.settings
         self.started = datetime.now(timezone.utc)
         self.validators: dict[str, tuple[str, str | None, str | None]] = {}  # name -> url, ETag, Last-Modified
+        self.retries = crawler.settings.getint("POSTARC_RETRY_INCOMPLETE")
         self.lost_posts: set[str] = set()  # sources with a post that failed in a pipeline
+        self.incomplete: set[str] = set()  # sources with a post to fetch again next run
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.response_downloaded, signal=signals.response_downloaded)
+        crawler.signals.connect(self.item_scraped, signal=signals.item_scraped)
         crawler.signals.connect(self.item_error, signal=signals.item_error)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -178,6 +220,10 @@ class SourceState:
             url = (request.meta.get("redirect_urls") or [request.url])[0]
             self.validators[name] = (url, _header(response, "ETag"), _header(response, "Last-Modified"))
 
+    def item_scraped(self, item: Any) -> None:
+        if isinstance(item, Post) and retry_due(item.incomplete_runs, self.retries):
+            self.incomplete.add(item.source)
+
     def item_error(self, item: Any, failure: Failure) -> None:
         if isinstance(item, Post):
             self.lost_posts.add(item.source)
@@ -193,11 +239,13 @@ class SourceState:
                     catalogue.save_source_state(name, last_status=f"interrupted ({reason})")
                     continue
                 values: dict[str, Any] = {"last_run": self.started.strftime(TIME_FORMAT), "last_status": status}
-                if status == "ok" and name in self.validators and name not in self.lost_posts:
+                if name in self.lost_posts:
+                    logger.warning("source %s: a post failed; its feed will be fetched in full next run", name)
+                elif name in self.incomplete:
+                    logger.info("source %s: a post lacks its page or an image; the next run fetches them again", name)
+                elif status == "ok" and name in self.validators:
                     url, etag, last_modified = self.validators[name]
                     values.update(url=url, etag=etag, last_modified=last_modified)
-                elif name in self.lost_posts:
-                    logger.warning("source %s: a post failed; its feed will be fetched in full next run", name)
                 catalogue.save_source_state(name, **values)
         finally:
             catalogue.close()

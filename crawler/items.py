@@ -44,11 +44,17 @@ class Post:
     path: str = ""  # posts/-relative path of the Markdown file, without ".md"
     is_update: bool = False
     content_hash: str = ""
+    # Archivings in a row of this version that lacked its page or an image (the dedup pipeline
+    # reads the count so far, the catalogue pipeline stores the new one).
+    incomplete_runs: int = 0
     body_html: str = ""
     body_source: str = ""
     image_urls: list[str] = field(default_factory=list)
     image_paths: dict[str, str] = field(default_factory=dict)  # image URL -> posts/-relative file
     image_failures: list[str] = field(default_factory=list)
+    # The page and image URLs among those failures that a later run may get (a 503, a timeout;
+    # not a 404): the post is archived again until it is whole (POSTARC_RETRY_INCOMPLETE).
+    missing: list[str] = field(default_factory=list)
     markdown_file: str = ""  # posts/-relative
     markdown: str = ""
     warc_filename: str = ""

@@ -60,6 +60,8 @@ class CataloguePipeline:
             extra = {"WARC-Refers-To-Target-URI": item.capture.target_uri, **conversion_fields(item)}
             await self.capture.write_conversion(target, item.capture.record_id, item.markdown.encode("utf-8"),
                                                 extra=extra)
+        # A page or image that failed for now: counted, so that the next runs retry a few times.
+        item.incomplete_runs = item.incomplete_runs + 1 if item.missing else 0
         # The instant the Markdown pipeline wrote into the front matter, so the two agree.
         now = (item.written_at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.catalogue.save_post(PostRow(
@@ -78,6 +80,7 @@ class CataloguePipeline:
             warc_filename=item.capture.filename if item.capture else None,
             record_id=item.capture.record_id if item.capture else None,
             updated=now if item.is_update else None,
+            incomplete_runs=item.incomplete_runs,
         ))
         item.markdown = ""  # written and recorded; free it
         return item

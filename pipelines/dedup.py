@@ -35,6 +35,7 @@ class DedupPipeline:
         self.archive_dir = archive_dir
         self.settings = crawler.settings
         self.stats = crawler.stats
+        self.retries = crawler.settings.getint("POSTARC_RETRY_INCOMPLETE")
         self.catalogue: CrawlState | None = None
 
     @classmethod
@@ -52,7 +53,7 @@ class DedupPipeline:
         assert self.catalogue is not None and item.date is not None
         item.content_hash = content_hash(item)
         known = self.catalogue.post(item.source, item.guid)
-        if is_unchanged(known, item.content_hash, self.archive_dir / "posts"):
+        if is_unchanged(known, item.content_hash, self.archive_dir / "posts", self.retries):
             self.stats.inc_value(f"postarc/source/{item.source}/unchanged")
             raise DropItem(f"unchanged: {item.guid}", log_level="DEBUG")
         if not self.catalogue.claim_post(item.source, item.guid, item.content_hash):
@@ -60,6 +61,8 @@ class DedupPipeline:
             raise DropItem(f"being written by another worker: {item.guid}", log_level="DEBUG")
         if known:
             item.path, item.is_update = known.path, True
+            if known.content_hash == item.content_hash:  # a retry of an incomplete post
+                item.incomplete_runs = known.incomplete_runs
             return item
         slug = slugify(item.title, f"{item.source}\0{item.guid}")
         item.path = post_path(item.date, slug)

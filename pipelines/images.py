@@ -12,7 +12,7 @@ import logging
 import mimetypes
 from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from scrapy import Request
 from scrapy.http.request import NO_CALLBACK
@@ -21,12 +21,15 @@ from scrapy.utils.asyncio import run_in_thread
 
 from archive.markdown import atomic_write, inside
 from crawler.diskfull import DiskFullGuard
+from crawler.incremental import Transient
 from crawler.items import Post
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http import Response
+    from scrapy.pipelines.files import FileInfo
     from scrapy.pipelines.media import FileInfoOrError, MediaPipeline
+    from twisted.python.failure import Failure
     from typing_extensions import Self
 
 logger = logging.getLogger(__name__)
@@ -62,7 +65,7 @@ class AtomicFSFilesStore(FSFilesStore):
 
 
 class PostImagesPipeline(FilesPipeline):
-    """Download ``Post.image_urls``; fill ``Post.image_paths`` and ``Post.image_failures``."""
+    """Download ``Post.image_urls``; fill ``Post.image_paths``, ``Post.image_failures`` and ``Post.missing``."""
 
     STORE_SCHEMES = {**FilesPipeline.STORE_SCHEMES, "": AtomicFSFilesStore, "file": AtomicFSFilesStore}
 
@@ -75,6 +78,8 @@ class PostImagesPipeline(FilesPipeline):
         pipe = cls(str(store), crawler=crawler)
         pipe.default_mode = crawler.settings.get("POSTARC_IMAGES", "local")
         pipe.disk_full = crawler.get_extension(DiskFullGuard)  # None if the extension is off
+        pipe.transient = Transient(crawler.settings)
+        pipe.failed_for_now = set()
         return pipe
 
     def get_media_requests(self, item: Post, info: MediaPipeline.SpiderInfo) -> list[Request]:
@@ -98,6 +103,18 @@ class PostImagesPipeline(FilesPipeline):
         ctype = response.headers.get("Content-Type", b"").decode("latin-1")
         return f"{item.path}/{digest}{extension_for(ctype, request.url)}"
 
+    async def media_downloaded(self, response: Response, request: Request, info: MediaPipeline.SpiderInfo, *,
+                               item: Any = None) -> FileInfo:
+        if self.transient.status(response.status):
+            self.failed_for_now.add(request.url)
+        return await super().media_downloaded(response, request, info, item=item)
+
+    def media_failed(self, failure: Failure, request: Request, info: MediaPipeline.SpiderInfo) -> NoReturn:
+        # Scrapy's FileException that follows keeps neither status nor cause: note them here.
+        if self.transient.failure(failure):
+            self.failed_for_now.add(request.url)
+        super().media_failed(failure, request, info)
+
     def item_completed(self, results: list[FileInfoOrError], item: Post,
                        info: MediaPipeline.SpiderInfo) -> Post:
         store = Path(self.store.basedir)
@@ -108,6 +125,8 @@ class PostImagesPipeline(FilesPipeline):
                 if self.disk_full is not None:
                     self.disk_full.check(result.value)
                 item.image_failures.append(url)
+                if url in self.failed_for_now:
+                    item.missing.append(url)
                 continue
             path = result["path"]
             if not path.startswith(item.path + "/"):

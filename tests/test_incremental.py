@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from archive.catalogue import SCHEMA, Catalogue
 from crawler.demo.server import Resource, SiteServer
 from crawler.demo.site import POSTS, _rss, build_routes, sources_yaml
 from crawler.lock import ArchiveLock
@@ -117,6 +118,77 @@ def test_without_validators_unchanged_posts_are_not_fetched_again(demo_site: Sit
     assert sorted(p for p, _h in demo_site.log[seen:]) == ["/atom.xml", "/feed.json", "/robots.txt", "/rss.xml"]
     assert files_state(archive) == before
     assert "demo-hot        0     0     3" in run.stderr
+
+
+def busy_then(resource: Resource, times: int = 1) -> list[Resource]:
+    """``times`` answers of 503, then ``resource`` for good (``SiteServer`` takes a list in turn)."""
+    return [*[Resource(b"busy", "text/plain", status=503) for _ in range(times)], resource]
+
+
+def incomplete_runs(archive: Path) -> dict[str, int]:
+    with sqlite3.connect(archive / "state.sqlite") as db:
+        return dict(db.execute("SELECT guid, incomplete_runs FROM posts"))
+
+
+def test_a_post_that_lost_its_page_or_an_image_for_now_is_fetched_again_until_whole(site: SiteServer,
+                                                                                   tmp_path: Path):
+    routes = build_routes(site.base)
+    routes["/rss.xml"].etag = '"rss-v1"'
+    site.routes.update(routes)
+    # A 503 for one article page and for another post's image, in the first run only; the
+    # dead link (404) stays dead.
+    site.routes["/posts/harbour.html"] = busy_then(routes["/posts/harbour.html"])
+    site.routes["/img/terminal.png"] = busy_then(routes["/img/terminal.png"])
+    sources = write_sources(tmp_path, sources_yaml(site.base))
+    archive = tmp_path / "data"
+    once = ("-s", "RETRY_TIMES=0")
+
+    first = crawl(sources, archive, *once)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert incomplete_runs(archive) == {"demo-harbour": 1, "demo-rust-release": 1, "demo-dead-link": 0,
+                                        "tag:demo,2024:atom-release-notes": 0, "demo-json-feed-post": 0}
+    with sqlite3.connect(archive / "state.sqlite") as db:
+        assert db.execute("SELECT etag FROM sources WHERE name='demo-hot'").fetchone() == (None,)
+
+    # The feed comes back whole (no validator was stored), and just what was missing is fetched.
+    seen = len(site.log)
+    second = crawl(sources, archive, *once)
+    assert second.returncode == 0, second.stderr[-3000:]
+    requests = site.log[seen:]
+    assert "If-None-Match" not in dict(requests)["/rss.xml"]
+    assert sorted(path for path, _h in requests) == [
+        "/atom.xml", "/feed.json", "/img/harbour.png", "/img/terminal.png", "/posts/harbour.html",
+        "/posts/rust-release.html", "/robots.txt", "/rss.xml"]
+    assert set(incomplete_runs(archive).values()) == {0}
+    assert "demo-hot        0     2     1" in second.stderr  # new, updated, unchanged
+    rust = next(p for p in (archive / "posts").rglob("*.md") if guid_of(p.read_bytes()) == "demo-rust-release")
+    assert [f.suffix for f in rust.with_suffix("").iterdir()] == [".png"]
+
+    # Whole now: the validators are stored, and the next run is all 304s.
+    seen = len(site.log)
+    third = crawl(sources, archive, *once)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert sorted(path for path, _h in site.log[seen:]) == ["/atom.xml", "/feed.json", "/robots.txt", "/rss.xml"]
+    assert dict(site.log[seen:])["/rss.xml"]["If-None-Match"] == '"rss-v1"'
+
+
+def test_a_post_is_retried_only_so_many_runs(site: SiteServer, tmp_path: Path):
+    routes = build_routes(site.base)
+    routes["/rss.xml"].etag = '"rss-v1"'
+    site.routes.update(routes)
+    site.routes["/img/terminal.png"] = busy_then(routes["/img/terminal.png"], times=10)
+    sources = write_sources(tmp_path, sources_yaml(site.base))
+    archive = tmp_path / "data"
+    args = ("-s", "RETRY_TIMES=0", "-s", "POSTARC_RETRY_INCOMPLETE=2")
+
+    for _ in range(4):
+        run = crawl(sources, archive, *args)
+        assert run.returncode == 0, run.stderr[-3000:]
+    # Archived once and retried twice; then left as it is, and the feed answers 304.
+    assert [path for path, _h in site.log].count("/img/terminal.png") == 3
+    assert [path for path, _h in site.log].count("/posts/rust-release.html") == 3
+    assert incomplete_runs(archive)["demo-rust-release"] == 3
+    assert "If-None-Match" in dict(site.log[-4:]).get("/rss.xml", {})
 
 
 def test_an_interrupted_crawl_is_resumed_without_refetching_what_finished(site: SiteServer, tmp_path: Path):
@@ -271,3 +343,22 @@ def test_old_logs_are_pruned(tmp_path: Path):
     assert sorted(p.name for p in logs.iterdir()) == ["crawl-20260104T000000Z-1.log", "crawl-20260105T000000Z-1.log"]
     log_file(tmp_path, keep=0)  # 0 keeps everything
     assert len(list(logs.iterdir())) == 2
+
+
+def test_a_catalogue_from_before_the_retry_count_is_brought_up_to_date(tmp_path: Path):
+    """``posts.incomplete_runs`` came later: an older ``state.sqlite`` gains it, its posts as whole."""
+    old_schema = SCHEMA.replace("    incomplete_runs INTEGER NOT NULL DEFAULT 0,\n", "")
+    assert old_schema != SCHEMA
+    with sqlite3.connect(tmp_path / "state.sqlite") as db:
+        db.executescript(old_schema)
+        db.execute("INSERT INTO posts (source, guid, title, path, archived) VALUES ('s', 'g', 't', 'p', 'now')")
+    db.close()
+    catalogue = Catalogue(tmp_path / "state.sqlite")
+    try:
+        row = catalogue.post("s", "g")
+        assert row is not None and row.incomplete_runs == 0
+        row.incomplete_runs = 2
+        catalogue.save_post(row)
+        assert catalogue.post("s", "g").incomplete_runs == 2
+    finally:
+        catalogue.close()

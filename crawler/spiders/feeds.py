@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Any
 
 import scrapy
@@ -13,6 +14,7 @@ from twisted.python.failure import Failure
 from twisted.web.client import ResponseFailed
 
 from archive.feeds import Entry, Feed, FeedError, parse_feed
+from crawler.incremental import Transient
 from crawler.items import Post
 from crawler.middlewares import CAPTURE_META
 from crawler.sources import Source, SourcesFile, load_sources
@@ -47,6 +49,10 @@ class FeedEntrySpider(scrapy.Spider):
     ``FeedSpider`` (sources files) and ``UrlSpider`` (``postarc archive``) build on it, so a feed
     entry becomes the same post whichever way its feed was asked for.
     """
+
+    @cached_property
+    def transient(self) -> Transient:
+        return Transient(self.settings)
 
     def entry_post(self, entry: Entry, feed: Feed, source: Source, response: Response,
                    fetched_at: datetime) -> Post:
@@ -114,7 +120,10 @@ class FeedEntrySpider(scrapy.Spider):
 
     def page_failed(self, failure: Failure) -> Iterator[Post]:
         """A dead article link still yields the post, from the feed's HTML."""
-        yield self.keep_feed_text(failure.request.cb_kwargs["post"], failure.request.url, describe_failure(failure))
+        post = failure.request.cb_kwargs["post"]
+        if self.transient.failure(failure):
+            post.missing.append(failure.request.url)
+        yield self.keep_feed_text(post, failure.request.url, describe_failure(failure))
 
     def keep_feed_text(self, post: Post, url: str, reason: str) -> Post:
         """The post without its article page: reported, counted, and made from the feed's HTML."""
