@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
+from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from py_svg_hush import filter_svg
 from scrapy import Request
 from scrapy.http.request import NO_CALLBACK
 from scrapy.pipelines.files import FilesPipeline, FSFilesStore
@@ -51,6 +53,21 @@ def extension_for(content_type: str, url: str) -> str:
 
     ctype = content_type.split(";")[0].strip().lower()
     return image_ext(ctype) or image_ext(mimetypes.guess_type(url.split("?")[0])[0] or "") or ".bin"
+
+
+@lru_cache(maxsize=16)  # file_path and file_downloaded both ask, for the same body
+def inert_svg(data: bytes) -> bytes | None:
+    """The SVG with nothing that runs or loads (scripts, event handlers, ``foreignObject``, links
+    and resources outside it), or None if it is not well-formed UTF-8 SVG.
+
+    An SVG is a document: opened on its own from a Hexo site (a reader clicks the image) it would
+    run its scripts on the blog's origin. Cloudflare's svg-hush (py-svg-hush) keeps what draws,
+    from an allow list; raster images embedded as ``data:`` stay.
+    """
+    try:
+        return filter_svg(data, {"image": ["png", "jpeg", "gif", "webp"]})
+    except ValueError:
+        return None
 
 
 class AtomicFSFilesStore(FSFilesStore):
@@ -101,7 +118,20 @@ class PostImagesPipeline(FilesPipeline):
             return f"{item.path}/{hashlib.sha1(request.url.encode()).hexdigest()}.pending"
         digest = hashlib.sha256(response.body).hexdigest()[:16]
         ctype = response.headers.get("Content-Type", b"").decode("latin-1")
-        return f"{item.path}/{digest}{extension_for(ctype, request.url)}"
+        ext = extension_for(ctype, request.url)
+        if ext == ".svg" and inert_svg(response.body) is None:
+            ext = ".bin"  # no browser draws it; kept, inert
+        return f"{item.path}/{digest}{ext}"
+
+    async def file_downloaded(self, response: Response, request: Request, info: MediaPipeline.SpiderInfo, *,
+                              item: Any = None) -> str:
+        """FilesPipeline's, but an SVG is written made inert (``inert_svg``); the WARC keeps it as fetched."""
+        path = self.file_path(request, response=response, info=info, item=item)
+        body = response.body
+        if path.endswith(".svg"):
+            body = inert_svg(body) or b""
+        await self.store.persist_file(path, BytesIO(body), info)
+        return hashlib.md5(body).hexdigest()  # noqa: S324 (FilesPipeline's checksum: names nothing)
 
     async def media_downloaded(self, response: Response, request: Request, info: MediaPipeline.SpiderInfo, *,
                                item: Any = None) -> FileInfo:

@@ -18,7 +18,7 @@ import pytest
 
 from archive.replay.app import ReplayApp
 from tests.faults import rss, rss_item
-from tests.helpers import postarc, posts_of, write_sources
+from tests.helpers import postarc, posts_of, warc_records, write_sources
 from tests.rawhttp import RawSite, message, ok
 from tests.replay_helpers import Replay, start_replay
 from tests.test_replay import raw_get
@@ -28,6 +28,7 @@ QUOTED = ("&lt;script&gt;alert(1)&lt;/script&gt; [x](javascript:alert(2)) "
           "&lt;meta http-equiv=refresh content=\"0;url=http://evil.example/\"&gt; &lt;img src=x onerror=alert(3)&gt;")
 SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(4)"><script>alert(5)</script>'
        b'<rect width="10" height="10"/></svg>')
+BROKEN_SVG = b"<svg onload=alert(6)><script>alert(6)</script>"  # HTML's forgiving SVG, not XML
 PAGE = (f'<html><head><meta http-equiv="refresh" content="0;url=http://evil.example/"><base href="http://evil.example/">'
         f'</head><body>{SCRIPT}<article><h1>Hostile page</h1><p>{"Words of the hostile page. " * 40}</p>'
         f'<iframe src="javascript:alert(6)"></iframe><a href="http://evil.example/next">next</a></article>'
@@ -48,11 +49,12 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         site.routes["/page.html"] = message("HTTP/1.1 200 OK", ORIGIN_HEADERS, PAGE)
         site.routes["/img/page.png"] = ok(f"<html><body>{SCRIPT}</body></html>".encode(), "text/html")  # not a PNG
         site.routes["/img/drawing.svg"] = ok(SVG, "image/svg+xml")
+        site.routes["/img/broken.svg"] = ok(BROKEN_SVG, "image/svg+xml")
         site.routes["/img/frame"] = ok(f"<html><body>{SCRIPT}</body></html>".encode(), "text/html")
         site.routes["/feed.xml"] = ok(rss("hostile", [
             rss_item(guid="quoted", title="<img src=x onerror=alert(7)> & \"quotes\"", link=f"{base}/page.html",
                      html=f"<p>{QUOTED}</p><p><img src=\"{base}/img/page.png\"><img src=\"{base}/img/drawing.svg\">"
-                          f"<img src=\"{base}/img/frame\"></p>"),
+                          f"<img src=\"{base}/img/frame\"><img src=\"{base}/img/broken.svg\"></p>"),
         ]), "application/rss+xml")
         sources = write_sources(tmp, f"sources:\n  - name: hostile\n    url: {base}/feed.xml\n    follow_links: true\n")
         run = postarc("crawl", "--sources", str(sources), "--archive", str(archive))
@@ -116,11 +118,25 @@ def test_files_beside_posts_are_never_pages_and_are_sandboxed(archive, replay):
     root, _base = archive
     path, _fm, _body = post_of(root, "quoted")
     files = sorted(p.name for p in (root / "posts" / path).iterdir())
-    assert len(files) == 3 and sorted(Path(f).suffix for f in files) == [".bin", ".png", ".svg"], files
+    assert len(files) == 4 and sorted(Path(f).suffix for f in files) == [".bin", ".bin", ".png", ".svg"], files
     for file in files:
         status, headers, _data = replay.get(f"/posts/{quote(path)}/{file}")
         assert status == 200
         assert_sandboxed(headers)
+
+
+def test_svgs_beside_posts_keep_what_draws_and_the_warc_keeps_them_as_fetched(archive):
+    """The copy Hexo publishes runs nothing even opened on its own; the SVG that is not
+    well-formed XML (no browser draws it as an image) is kept as inert ``.bin``."""
+    root, base = archive
+    path, _fm, body = post_of(root, "quoted")
+    svg, = (root / "posts" / path).glob("*.svg")
+    data = svg.read_bytes()
+    assert b"<rect" in data and b"script" not in data and b"onload" not in data and b"alert" not in data
+    assert f"({path.rsplit('/', 1)[1]}/{svg.name})" in body
+    payloads = {rec.rec_headers["WARC-Target-URI"]: payload for _n, rec, payload in warc_records(root)
+                if rec.rec_type == "response"}
+    assert payloads[f"{base}/img/drawing.svg"] == SVG and payloads[f"{base}/img/broken.svg"] == BROKEN_SVG
 
 
 def test_archived_page_is_sandboxed_and_its_origin_headers_are_defused(archive, replay):
