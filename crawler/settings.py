@@ -65,6 +65,15 @@ REDIS_URL = ""
 POSTARC_REDIS_PREFIX = "postarc"
 POSTARC_REDIS_WORKER_TIMEOUT = 30.0
 ROBOTSTXT_OBEY = True
+# Content-encodings every WARC reader decodes. Scrapy also asks for br and zstd, but warcio
+# (warcio check, pywb, cdxj-indexer) reads br only with brotlipy, which the Brotli that Scrapy
+# needs replaces (``warcio check`` then crashes on the record: warcio issue #73), and zstd not
+# at all. A server that sends br unasked is still archived as sent (archive.warc reads it).
+DEFAULT_REQUEST_HEADERS = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Accept-Language": "en",
+    "Accept-Encoding": "gzip, deflate",
+}
 
 # Politeness and bounded failure: no request waits forever, no response fills memory.
 CONCURRENT_REQUESTS = 16

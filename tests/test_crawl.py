@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,6 +92,20 @@ def test_every_warc_file_is_valid_closed_and_starts_with_warcinfo(crawled):
     for name, rec, _payload in records:
         first_by_file.setdefault(name, rec.rec_type)
     assert set(first_by_file.values()) == {"warcinfo"}
+
+
+def test_the_warcio_check_command_accepts_every_file(crawled):
+    """The command line itself, not our in-process Checker (which gets archive.warc's br decoder):
+    content-encodings are asked for that every warcio decodes."""
+    archive, _site, _run = crawled
+    files = [str(p) for p in sorted((archive / "warc").glob("*.warc.gz"))]
+    check = subprocess.run([sys.executable, "-c", "from warcio.cli import main; main()", "check", "-v", *files],
+                           capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stdout[-2000:] + check.stderr[-2000:]
+    assert "digest pass" in check.stdout and "fail" not in check.stdout.replace("digest pass", "")
+    sent = {rec.http_headers.get_header("Accept-Encoding") for _n, rec, _p in warc_records(archive)
+            if rec.rec_type == "request"}
+    assert sent == {"gzip, deflate"}
 
 
 def test_every_response_has_its_request_and_ip(crawled):
