@@ -1,8 +1,8 @@
 """Workers that start at the same instant on one new archive (``postarc crawl --redis`` started
 by a supervisor or by Scrapyd): none may fail on what another is creating.
 
-Each worker is a forked process; a barrier releases them together before every step, which
-made the old code fail about one open in four.
+Each worker is a forked process; a barrier releases them together before every step. Before
+the fix each of these tests failed, every time (the SQLite ones in about one round of four).
 """
 
 from __future__ import annotations
