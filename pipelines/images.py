@@ -55,15 +55,21 @@ def extension_for(content_type: str, url: str) -> str:
     return image_ext(ctype) or image_ext(mimetypes.guess_type(url.split("?")[0])[0] or "") or ".bin"
 
 
-@lru_cache(maxsize=16)  # file_path and file_downloaded both ask, for the same body
+# SVGs larger than this are kept as .bin unread: svg-hush takes about 60 ms a MB, on the reactor.
+SVG_MAX_SIZE = 5 * 1024 * 1024
+
+
+@lru_cache(maxsize=4)  # file_path and file_downloaded both ask, for the same body
 def inert_svg(data: bytes) -> bytes | None:
     """The SVG with nothing that runs or loads (scripts, event handlers, ``foreignObject``, links
-    and resources outside it), or None if it is not well-formed UTF-8 SVG.
+    and resources outside it), or None if it is not well-formed UTF-8 SVG (or too large).
 
     An SVG is a document: opened on its own from a Hexo site (a reader clicks the image) it would
     run its scripts on the blog's origin. Cloudflare's svg-hush (py-svg-hush) keeps what draws,
     from an allow list; raster images embedded as ``data:`` stay.
     """
+    if len(data) > SVG_MAX_SIZE:
+        return None
     try:
         return filter_svg(data, {"image": ["png", "jpeg", "gif", "webp"]})
     except ValueError:
