@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
-from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -19,6 +18,7 @@ from py_svg_hush import filter_svg
 from scrapy import Request
 from scrapy.http.request import NO_CALLBACK
 from scrapy.pipelines.files import FilesPipeline, FSFilesStore
+from scrapy.pipelines.media import FileException
 from scrapy.utils.asyncio import run_in_thread
 
 from archive.markdown import atomic_write, inside
@@ -55,25 +55,8 @@ def extension_for(content_type: str, url: str) -> str:
     return image_ext(ctype) or image_ext(mimetypes.guess_type(url.split("?")[0])[0] or "") or ".bin"
 
 
-# SVGs larger than this are kept as .bin unread: svg-hush takes about 60 ms a MB, on the reactor.
-SVG_MAX_SIZE = 5 * 1024 * 1024
-
-
-@lru_cache(maxsize=4)  # file_path and file_downloaded both ask, for the same body
-def inert_svg(data: bytes) -> bytes | None:
-    """The SVG with nothing that runs or loads (scripts, event handlers, ``foreignObject``, links
-    and resources outside it), or None if it is not well-formed UTF-8 SVG (or too large).
-
-    An SVG is a document: opened on its own from a Hexo site (a reader clicks the image) it would
-    run its scripts on the blog's origin. Cloudflare's svg-hush (py-svg-hush) keeps what draws,
-    from an allow list; raster images embedded as ``data:`` stay.
-    """
-    if len(data) > SVG_MAX_SIZE:
-        return None
-    try:
-        return filter_svg(data, {"image": ["png", "jpeg", "gif", "webp"]})
-    except ValueError:
-        return None
+# data: URLs an SVG may keep (svg-hush drops every other): raster images, which run nothing.
+SVG_DATA_IMAGES = {"image": ["png", "jpeg", "gif", "webp"]}
 
 
 class AtomicFSFilesStore(FSFilesStore):
@@ -124,18 +107,25 @@ class PostImagesPipeline(FilesPipeline):
             return f"{item.path}/{hashlib.sha1(request.url.encode()).hexdigest()}.pending"
         digest = hashlib.sha256(response.body).hexdigest()[:16]
         ctype = response.headers.get("Content-Type", b"").decode("latin-1")
-        ext = extension_for(ctype, request.url)
-        if ext == ".svg" and inert_svg(response.body) is None:
-            ext = ".bin"  # no browser draws it; kept, inert
-        return f"{item.path}/{digest}{ext}"
+        return f"{item.path}/{digest}{extension_for(ctype, request.url)}"
 
     async def file_downloaded(self, response: Response, request: Request, info: MediaPipeline.SpiderInfo, *,
                               item: Any = None) -> str:
-        """FilesPipeline's, but an SVG is written made inert (``inert_svg``); the WARC keeps it as fetched."""
+        """FilesPipeline's, but an SVG is written without what runs or loads; the WARC keeps it as fetched.
+
+        An SVG is a document: opened on its own from a Hexo site (a reader clicks the image) it
+        would run its scripts on the blog's origin. Cloudflare's svg-hush (py-svg-hush) keeps what
+        draws, from an allow list, in a thread (about 60 ms a MB). One it cannot read (not
+        well-formed UTF-8 XML, which no browser draws as an image either) fails like a broken
+        image: the post links it where it was.
+        """
         path = self.file_path(request, response=response, info=info, item=item)
         body = response.body
         if path.endswith(".svg"):
-            body = inert_svg(body) or b""
+            try:
+                body = await run_in_thread(filter_svg, body, SVG_DATA_IMAGES)
+            except ValueError as exc:
+                raise FileException(f"not an SVG svg-hush can read: {exc}") from exc
         await self.store.persist_file(path, BytesIO(body), info)
         return hashlib.md5(body).hexdigest()  # noqa: S324 (FilesPipeline's checksum: names nothing)
 

@@ -118,7 +118,7 @@ def test_files_beside_posts_are_never_pages_and_are_sandboxed(archive, replay):
     root, _base = archive
     path, _fm, _body = post_of(root, "quoted")
     files = sorted(p.name for p in (root / "posts" / path).iterdir())
-    assert len(files) == 4 and sorted(Path(f).suffix for f in files) == [".bin", ".bin", ".png", ".svg"], files
+    assert len(files) == 3 and sorted(Path(f).suffix for f in files) == [".bin", ".png", ".svg"], files
     for file in files:
         status, headers, _data = replay.get(f"/posts/{quote(path)}/{file}")
         assert status == 200
@@ -127,13 +127,14 @@ def test_files_beside_posts_are_never_pages_and_are_sandboxed(archive, replay):
 
 def test_svgs_beside_posts_keep_what_draws_and_the_warc_keeps_them_as_fetched(archive):
     """The copy Hexo publishes runs nothing even opened on its own; the SVG that is not
-    well-formed XML (no browser draws it as an image) is kept as inert ``.bin``."""
+    well-formed XML (no browser draws it as an image) is not saved: the post links it remotely."""
     root, base = archive
     path, _fm, body = post_of(root, "quoted")
     svg, = (root / "posts" / path).glob("*.svg")
     data = svg.read_bytes()
     assert b"<rect" in data and b"script" not in data and b"onload" not in data and b"alert" not in data
     assert f"({path.rsplit('/', 1)[1]}/{svg.name})" in body
+    assert f"({base}/img/broken.svg)" in body
     payloads = {rec.rec_headers["WARC-Target-URI"]: payload for _n, rec, payload in warc_records(root)
                 if rec.rec_type == "response"}
     assert payloads[f"{base}/img/drawing.svg"] == SVG and payloads[f"{base}/img/broken.svg"] == BROKEN_SVG
