@@ -223,6 +223,7 @@ class SourceState:
     def item_scraped(self, item: Any) -> None:
         if isinstance(item, Post) and retry_due(item.incomplete_runs, self.retries):
             self.incomplete.add(item.source)
+            self.stats.inc_value(f"postarc/source/{item.source}/retry_next")
 
     def item_error(self, item: Any, failure: Failure) -> None:
         if isinstance(item, Post):

@@ -37,6 +37,7 @@ class SourceReport:
     unchanged: int
     failed: int
     bytes: int = 0
+    retry_next: int = 0  # posts whose page or image failed for now: the next run fetches them again
 
     @property
     def ok(self) -> bool:
@@ -102,6 +103,7 @@ def source_reports(stats: dict[str, Any], config: SourcesFile, only: str = "") -
             unchanged=stats.get(key + "unchanged", 0),
             failed=stats.get(key + "page_failed", 0) + stats.get(key + "images_failed", 0),
             bytes=stats.get(key + "bytes", 0),
+            retry_next=stats.get(key + "retry_next", 0),
         ))
     return reports
 
@@ -112,6 +114,10 @@ def print_reports(reports: list[SourceReport], out: TextIO = sys.stderr) -> None
     for r in reports:
         out.write(f"{r.name:<{width}}  {r.new:>5} {r.updated:>5} {r.unchanged:>5} {r.failed:>5} "
                   f"{human_bytes(r.bytes):>9}  {r.status}\n")
+    for r in reports:
+        if r.retry_next:
+            out.write(f"postarc: source {r.name}: {r.retry_next} post(s) lack a page or an image that failed for "
+                      f"now; the next run fetches them again\n")
 
 
 def archive_summary(archive_dir: Path) -> dict[str, Any]:

@@ -149,6 +149,8 @@ def test_a_post_that_lost_its_page_or_an_image_for_now_is_fetched_again_until_wh
                                         "tag:demo,2024:atom-release-notes": 0, "demo-json-feed-post": 0}
     with sqlite3.connect(archive / "state.sqlite") as db:
         assert db.execute("SELECT etag FROM sources WHERE name='demo-hot'").fetchone() == (None,)
+    assert ("postarc: source demo-hot: 2 post(s) lack a page or an image that failed for now; "
+            "the next run fetches them again") in first.stderr
 
     # The feed comes back whole (no validator was stored), and just what was missing is fetched.
     seen = len(site.log)
@@ -160,6 +162,7 @@ def test_a_post_that_lost_its_page_or_an_image_for_now_is_fetched_again_until_wh
         "/atom.xml", "/feed.json", "/img/harbour.png", "/img/terminal.png", "/posts/harbour.html",
         "/posts/rust-release.html", "/robots.txt", "/rss.xml"]
     assert set(incomplete_runs(archive).values()) == {0}
+    assert "the next run fetches them again" not in second.stderr
     assert "demo-hot        0     2     1" in second.stderr  # new, updated, unchanged
     rust = next(p for p in (archive / "posts").rglob("*.md") if guid_of(p.read_bytes()) == "demo-rust-release")
     assert [f.suffix for f in rust.with_suffix("").iterdir()] == [".png"]
