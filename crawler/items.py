@@ -34,6 +34,7 @@ class Post:
     # share it (``postarc reextract`` sets it to the time it rebuilds).
     written_at: datetime | None = None
     requested_url: str | None = None  # ``postarc archive``: the URL asked for that gave this post
+    rebuilt: bool = False  # made again by ``postarc reextract`` from the WARC files, not fetched
     # Per-source output options (None = the crawl's settings).
     images_mode: str | None = None
     image_proxy: str | None = None

@@ -61,7 +61,8 @@ class CataloguePipeline:
             await self.capture.write_conversion(target, item.capture.record_id, item.markdown.encode("utf-8"),
                                                 extra=extra)
         # A page or image that failed for now: counted, so that the next runs retry a few times.
-        item.incomplete_runs = item.incomplete_runs + 1 if item.missing else 0
+        if not item.rebuilt:
+            item.incomplete_runs = item.incomplete_runs + 1 if item.missing else 0
         # The instant the Markdown pipeline wrote into the front matter, so the two agree.
         now = (item.written_at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.catalogue.save_post(PostRow(

@@ -58,9 +58,8 @@ class RebuildPipeline:
         item.path, item.is_update = known.path, known.updated is not None
         # This run wrote the post from this very entry, so the catalogue's hash still describes it.
         item.content_hash = known.content_hash or ""
-        # The count so far, before this archiving: the catalogue pipeline adds it again if the
-        # replay lacks the page or an image, as the crawl it replays did.
-        item.incomplete_runs = max(known.incomplete_runs - 1, 0)
+        # A rebuild is no attempt at fetching: the crawl's count of them stands.
+        item.rebuilt, item.incomplete_runs = True, known.incomplete_runs
         item.written_at = datetime.strptime(written, TIME_FORMAT).replace(tzinfo=timezone.utc)
         self.stats.inc_value("postarc/rebuild/posts")
         return item

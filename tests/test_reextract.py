@@ -22,10 +22,21 @@ from crawler.middlewares import REPLAY_FLAG, WarcCaptureMiddleware
 from tests.helpers import postarc, posts_of
 from tests.replay_helpers import EXTRA_ITEMS, crawl, extra_routes
 
-# Between the two crawls one post changes (run 2 rewrites it as an update) and one is added.
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Between the two crawls one post changes (run 2 rewrites it as an update) and one is added,
+# with an image whose host refuses connections: archived incomplete, to be retried by a crawl
+# (posts.incomplete_runs = 1), which a rebuild must leave as it is.
 SECOND_ITEMS = [
     *[(g, t, d, b + "<p>第二次抓取时正文改了。</p>" if g == "script" else b) for g, t, d, b in EXTRA_ITEMS],
-    ("later", "第二次抓取才出现的帖子", "Tue, 02 Jan 2024 08:00:00 GMT", "<p>只在第二次抓取时出现。</p>"),
+    ("later", "第二次抓取才出现的帖子", "Tue, 02 Jan 2024 08:00:00 GMT",
+     f'<p>只在第二次抓取时出现。</p><p><img src="http://127.0.0.1:{_closed_port()}/gone.png"></p>'),
 ]
 
 
@@ -79,8 +90,11 @@ def test_the_archive_under_test_has_what_a_rebuild_must_get_right(crawled_twice)
     posts = {fm["guid"]: fm for fm, _body in posts_of(archive).values()}
     assert len(posts) == 9
     assert "updated" in posts["script"] and "updated" not in posts["undated"]  # run 2 rewrote one post
-    runs = sqlite3.connect(archive / "state.sqlite").execute("SELECT warc_files FROM runs").fetchall()
+    db = sqlite3.connect(archive / "state.sqlite")
+    runs = db.execute("SELECT warc_files FROM runs").fetchall()
     assert len(runs) == 2 and all(r[0] != "[]" for r in runs)
+    assert db.execute("SELECT guid FROM posts WHERE incomplete_runs > 0").fetchall() == [("later",)]
+    db.close()
 
 
 def test_every_post_and_image_comes_back_byte_for_byte(rebuilt):
