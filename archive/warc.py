@@ -14,6 +14,7 @@ import fcntl
 import logging
 import os
 import socket
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from warcio.warcwriter import GzippingWrapper, WARCWriter
 logger = logging.getLogger(__name__)
 
 OPEN_SUFFIX = ".open"
+#: Seconds an empty ``*.open`` file is taken to be its writer's, about to lock it.
+EMPTY_OPEN_GRACE = 60.0
 WARC_SUFFIX = ".warc.gz"
 #: Framing the HTTP client already undid: the stored body is de-chunked, so this header
 #: would make replay tools de-chunk it a second time.
@@ -435,7 +438,9 @@ def repair_open_files(directory: str | os.PathLike[str]) -> list[Repaired]:
 
     A file still locked by a live writer is left alone. Otherwise its truncated last record
     (if any) is cut off, the rest fsynced and the file renamed to its final name; a file with
-    no complete record at all is removed.
+    no complete record at all is removed. An empty one is removed only once it is a minute old:
+    a writer creates its file, then locks it, and between the two the file is empty and
+    unlocked (workers of a shared crawl repair each other's files as they start).
     """
     repaired = []
     for path in sorted(Path(directory).glob(f"*{WARC_SUFFIX}{OPEN_SUFFIX}")):
@@ -451,7 +456,10 @@ def repair_open_files(directory: str | os.PathLike[str]) -> list[Repaired]:
                 continue
             if not path.exists():  # closed by its writer while we waited for the lock
                 continue
-            size = os.fstat(f.fileno()).st_size
+            stat = os.fstat(f.fileno())
+            if stat.st_size == 0 and time.time() - stat.st_mtime < EMPTY_OPEN_GRACE:
+                continue
+            size = stat.st_size
             end = complete_members_end(f)
             final = path.with_name(path.name[: -len(OPEN_SUFFIX)])
             if end == 0:

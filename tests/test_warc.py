@@ -29,7 +29,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.cdxj import INDEXED_NAME, index_lines, index_path, update_index, warc_paths
 from archive.verify import verify_archive
-from archive.warc import OPEN_SUFFIX, HttpExchange, WarcFiles, incompressible, repair_open_files
+from archive.warc import OPEN_SUFFIX, WARC_SUFFIX, HttpExchange, WarcFiles, incompressible, repair_open_files
 from crawler.demo.server import SiteServer
 from tests.helpers import REPO, postarc, warc_records, warcio_check, write_sources
 from tests.rawhttp import RawSite, message, ok
@@ -388,6 +388,20 @@ def test_repair_cuts_a_truncated_last_record_at_any_byte(tmp_path: Path):
         assert final.stat().st_size == kept[-1] and repaired[0].bytes_cut == cut - kept[-1]
         assert repaired[0].records == len(kept)
         warcio_check_file(final)
+
+
+def test_repair_leaves_a_new_empty_file_to_its_writer(tmp_path: Path):
+    """A writer creates its ``*.open`` file, then locks it: a worker starting meanwhile finds it
+    empty and unlocked, and must not take it (the writer's records would go to a removed file)."""
+    warc = tmp_path / "warc"
+    warc.mkdir()
+    opening = warc / f"POSTARC-20240101000000-00000-otherhost-1{WARC_SUFFIX}{OPEN_SUFFIX}"
+    opening.touch()
+    assert repair_open_files(warc) == [] and opening.exists()
+    # Left empty by a writer killed right after creating it: removed once a minute old.
+    stale = time.time() - 120
+    os.utime(opening, (stale, stale))
+    assert repair_open_files(warc) == [] and not opening.exists()
 
 
 def warcio_check_file(path: Path) -> None:
