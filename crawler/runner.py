@@ -116,8 +116,8 @@ def print_reports(reports: list[SourceReport], out: TextIO = sys.stderr) -> None
                   f"{human_bytes(r.bytes):>9}  {r.status}\n")
     for r in reports:
         if r.retry_next:
-            out.write(f"postarc: source {r.name}: {r.retry_next} post(s) lack a page or an image that failed for "
-                      f"now; the next run fetches them again\n")
+            out.write(f"postarc: {r.retry_next} post(s) of source {r.name} lack a page or an image that failed "
+                      f"for now; the next run fetches them again\n")
 
 
 def archive_summary(archive_dir: Path) -> dict[str, Any]:

@@ -149,7 +149,7 @@ def test_a_post_that_lost_its_page_or_an_image_for_now_is_fetched_again_until_wh
                                         "tag:demo,2024:atom-release-notes": 0, "demo-json-feed-post": 0}
     with sqlite3.connect(archive / "state.sqlite") as db:
         assert db.execute("SELECT etag FROM sources WHERE name='demo-hot'").fetchone() == (None,)
-    assert ("postarc: source demo-hot: 2 post(s) lack a page or an image that failed for now; "
+    assert ("postarc: 2 post(s) of source demo-hot lack a page or an image that failed for now; "
             "the next run fetches them again") in first.stderr
 
     # The feed comes back whole (no validator was stored), and just what was missing is fetched.
