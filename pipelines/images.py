@@ -75,6 +75,12 @@ class PostImagesPipeline(FilesPipeline):
 
     STORE_SCHEMES = {**FilesPipeline.STORE_SCHEMES, "": AtomicFSFilesStore, "file": AtomicFSFilesStore}
 
+    # Set by from_crawler.
+    default_mode: str
+    disk_full: DiskFullGuard | None
+    transient: Transient
+    failed_for_now: set[str]  # image URLs whose fetch failed in a way a later run may not meet
+
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         cls._update_stores(crawler.settings)
