@@ -196,7 +196,6 @@ class SourceState:
         self.validators: dict[str, tuple[str, str | None, str | None]] = {}  # name -> url, ETag, Last-Modified
         self.retries = crawler.settings.getint("POSTARC_RETRY_INCOMPLETE")
         self.lost_posts: set[str] = set()  # sources with a post that failed in a pipeline
-        self.incomplete: set[str] = set()  # sources with a post to fetch again next run
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(self.response_downloaded, signal=signals.response_downloaded)
         crawler.signals.connect(self.item_scraped, signal=signals.item_scraped)
@@ -222,7 +221,6 @@ class SourceState:
 
     def item_scraped(self, item: Any) -> None:
         if isinstance(item, Post) and retry_due(item.incomplete_runs, self.retries):
-            self.incomplete.add(item.source)
             self.stats.inc_value(f"postarc/source/{item.source}/retry_next")
 
     def item_error(self, item: Any, failure: Failure) -> None:
@@ -242,7 +240,7 @@ class SourceState:
                 values: dict[str, Any] = {"last_run": self.started.strftime(TIME_FORMAT), "last_status": status}
                 if name in self.lost_posts:
                     logger.warning("source %s: a post failed; its feed will be fetched in full next run", name)
-                elif name in self.incomplete:
+                elif self.stats.get_value(f"postarc/source/{name}/retry_next"):
                     logger.info("source %s: a post lacks its page or an image; the next run fetches them again", name)
                 elif status == "ok" and name in self.validators:
                     url, etag, last_modified = self.validators[name]
