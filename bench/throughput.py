@@ -15,7 +15,15 @@ Generates an aggregator of N posts (bench.synthetic), serves it on 127.0.0.1 wit
 - ``peak_rss_mb``: the largest sum of RSS over the crawl's process tree (pool workers
   included), sampled every 0.1 s during the full crawl;
 - ``incremental_s``: a second crawl of the unchanged site into the same archive;
-- ``posts`` (Markdown files written) and ``posts_per_s``.
+- ``posts`` (Markdown files written) and ``posts_per_s``;
+- ``peer_s``: the toolchain a user would script for the same site, timed in the same run:
+  wget with ``--warc-file`` over every URL the crawl fetched (one connection, gzipped WARC),
+  then the trafilatura CLI (``--markdown --images --parallel <cores>``) over the article
+  pages wget saved; ``peer_ratio`` = full_s / peer_s;
+- ``cpu_ms_per_post``: user + system CPU of the whole ``postarc crawl`` process tree per post;
+  ``cpu_ratio`` = that CPU / (fetch_cpu_s + extract_cpu_s): what postarc spends against what
+  plain fetching and trafilatura need for the same work (absolute times vary between
+  machines, this ratio much less).
 
 Every run is a subprocess, so its wall time includes interpreter start-up and its CPU time
 (``getrusage`` of children) includes its pool workers. With ``--json`` the last line of
@@ -48,6 +56,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from bench.corpus import load_corpus
 from bench.nginx import StaticServer, free_port
+from bench.profile import report as profile_report, summarise
 from bench.synthetic import Site, build_site
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,8 +64,10 @@ DEFAULT_CORPUS = Path(os.environ.get("POSTARC_CORPUS", REPO.parent / "shared" / 
 # What archive.extract.extract_page asks of trafilatura.
 TRAFILATURA_OPTIONS = {"output_format": "xml", "include_images": True, "include_links": True, "include_tables": True,
                        "include_formatting": True, "include_comments": False, "favor_recall": True}
+PROFILE_RATE = 100  # py-spy samples per second and thread
 KEYS = ("fetch_s", "fetch_cpu_s", "extract_cpu_s", "limit_s", "full_s", "efficiency", "capture_overhead",
-        "peak_rss_mb", "incremental_s", "posts", "posts_per_s")
+        "peak_rss_mb", "incremental_s", "posts", "posts_per_s", "peer_s", "peer_ratio", "cpu_ms_per_post",
+        "cpu_ratio")
 
 
 @dataclass
@@ -140,6 +151,29 @@ def extract_cpu(site: Site) -> float:
     return total
 
 
+def peer(site: Site, urls: Path, workdir: Path, cores: int) -> tuple[Run, Run]:
+    """wget into a WARC, then trafilatura's CLI over the article pages it saved.
+
+    wget -x mirrors each URL to ``host:port/path``; the article pages are hard-linked into
+    one folder, as a user would point trafilatura's ``--input-dir`` at them.
+    """
+    mirror = workdir / "peer"
+    shutil.rmtree(mirror, ignore_errors=True)
+    mirror.mkdir()
+    wget = run(["wget", "--quiet", "-x", "-P", str(mirror / "site"), "-i", str(urls), "--warc-file",
+                str(mirror / "peer")], workdir / "peer-wget.log", cwd=mirror)
+    pages = mirror / "pages"
+    pages.mkdir()
+    for i, url in enumerate(site.pages):
+        saved = mirror / "site" / url.split("://", 1)[1]
+        if saved.is_file():
+            os.link(saved, pages / f"{i:06d}.html")
+    trafilatura_cli = shutil.which("trafilatura", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+    extract = run([trafilatura_cli or "trafilatura", "--input-dir", str(pages), "-o", str(mirror / "md"), "--markdown",
+                   "--images", "--parallel", str(cores)], workdir / "peer-trafilatura.log", cwd=mirror)
+    return wget, extract
+
+
 def fetched_urls(archive: Path) -> list[str]:
     """The target of every ``request`` record a crawl wrote, robots.txt aside, in order."""
     urls = []
@@ -196,6 +230,8 @@ def measure(posts: int, corpus: Path, workdir: Path, *, use_nginx: bool = True, 
         urls.write_text("\n".join(fetched_urls(archive)) + "\n", encoding="utf-8")
         fetch = run([sys.executable, "-m", "bench.fetch_spider", str(urls), *settings], workdir / "fetch.log", cwd=REPO)
         fetched = json.loads(fetch.stdout.strip().splitlines()[-1])
+        say("peer: wget --warc-file over the same URLs, then the trafilatura CLI over its pages")
+        peer_fetch, peer_extract = peer(site, urls, workdir, cores)
         say("incremental crawl (nothing changed)")
         incremental = run(crawl_cmd(site, archive, settings), workdir / "incremental.log")
         say("full crawl without WARC capture")
@@ -205,8 +241,9 @@ def measure(posts: int, corpus: Path, workdir: Path, *, use_nginx: bool = True, 
             say(f"profiled full crawl -> {profile}")
             fmt = "raw" if profile.suffix == ".txt" else "speedscope" if profile.suffix == ".json" else "flamegraph"
             py_spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}") or "py-spy"
-            run([py_spy, "record", "--subprocesses", "--rate", "100", "--format", fmt, "-o", str(profile), "--",
-                 *crawl_cmd(site, workdir / "archive-profile", settings)], workdir / "profile.log")
+            run([py_spy, "record", "--subprocesses", "--threads", "--rate", str(PROFILE_RATE), "--format", fmt,
+                 "-o", str(profile), "--", *crawl_cmd(site, workdir / "archive-profile", settings)],
+                workdir / "profile.log")
     limit = max(fetch.wall_s, (fetch.cpu_s + extract_s) / cores)
     figures: dict[str, float | int] = {
         "fetch_s": round(fetch.wall_s, 2),
@@ -220,6 +257,10 @@ def measure(posts: int, corpus: Path, workdir: Path, *, use_nginx: bool = True, 
         "incremental_s": round(incremental.wall_s, 2),
         "posts": written,
         "posts_per_s": round(written / full.wall_s, 1),
+        "peer_s": round(peer_s := peer_fetch.wall_s + peer_extract.wall_s, 2),
+        "peer_ratio": round(full.wall_s / peer_s, 3),
+        "cpu_ms_per_post": round(1000 * full.cpu_s / max(written, 1), 1),
+        "cpu_ratio": round(full.cpu_s / (fetch.cpu_s + extract_s), 3),
     }
     context: dict[str, object] = {
         "machine": machine(), "server": server.kind, "cores": cores,
@@ -229,6 +270,8 @@ def measure(posts: int, corpus: Path, workdir: Path, *, use_nginx: bool = True, 
         "full_cpu_s_reactor_process": round(full.own_cpu_s, 1),
         "nowarc_s": round(bare.wall_s, 2), "nowarc_cpu_s": round(bare.cpu_s, 1),
         "incremental_requests": requests_made(incremental.log), "warc_mb": round(warc_bytes / 2**20, 1),
+        "peer_fetch_s": round(peer_fetch.wall_s, 2), "peer_extract_s": round(peer_extract.wall_s, 2),
+        "peer_cpu_s": round(peer_fetch.cpu_s + peer_extract.cpu_s, 1),
     }
     return figures, context
 
@@ -242,7 +285,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a Scrapy setting for every crawl (fetch-only included)")
     parser.add_argument("--profile", type=Path, help="also run one full crawl under py-spy, into this file "
-                        "(.svg flame graph, .json speedscope, .txt collapsed stacks)")
+                        "(.svg flame graph, .json speedscope, .txt raw stacks: then also print where the CPU "
+                        "goes, per thread and per stage, as bench.profile does)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line of the figures")
     args = parser.parse_args(argv)
     # A plain SIGTERM would skip the clean-up below (nginx, the temporary folder).
@@ -256,6 +300,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{key:<22} {value}")
     for key in KEYS:
         print(f"{key:<22} {figures[key]}")
+    if args.profile and args.profile.suffix == ".txt":
+        print(profile_report(summarise(args.profile, PROFILE_RATE)))
     if args.json:
         print(json.dumps(figures))
 

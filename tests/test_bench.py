@@ -45,3 +45,23 @@ def test_floor_harness_adds_up_and_bounds_efficiency(tmp_path):
     assert all(v >= 0 for v in parts) and figures["library_cpu_s"] > 0
     assert figures["library_cpu_s"] == pytest.approx(sum(parts), abs=0.05)
     assert figures["max_efficiency"] == pytest.approx(1.0 / figures["floor_s"], abs=0.01) and figures["max_efficiency"] <= 1
+
+
+def test_profile_splits_samples_by_thread_and_stage(tmp_path):
+    """bench.profile: a stage claims a sample whenever one of its frames is in the stack; waits are not CPU."""
+    from bench.profile import summarise
+
+    crawl = 'process 10:"python -m crawler.cli crawl"'
+    worker = 'process 11:"python -c from multiprocessing.spawn import spawn_main'
+    raw = tmp_path / "profile.txt"
+    raw.write_text("\n".join([
+        f"{crawl};thread (10): MainThread;run (twisted/internet/base.py:1);parse_feed (archive/feeds.py:9) 30",
+        f"{crawl};thread (10): MainThread;run (twisted/internet/base.py:1);dataReceived (scrapy/core/x.py:2) 20",
+        f"{crawl};thread (12): warc-writer_0;_write (archive/warc.py:3);compress (warcio/x.py:4) 10",
+        f"{crawl};{worker}; spawn_main(tracker_fd=3) --multiprocessing-fork\";extract (trafilatura/core.py:5) 40",
+        f"{crawl};thread (13): asyncio_0;_worker (concurrent/futures/thread.py:81) 500",
+    ]) + "\n")
+    summary = summarise(raw, rate=10)
+    assert summary["threads"] == {"workers": 4.0, "reactor": 5.0, "warc-writer": 1.0}
+    assert summary["stages"] == {"extraction": 4.0, "feed parsing": 3.0, "fetching": 2.0, "warc writing": 1.0}
+    assert summary["reactor: stages"] == {"feed parsing": 3.0, "fetching": 2.0}
