@@ -61,6 +61,7 @@ class Source(BaseModel):
     image_proxy: str | None = None
     limit: int | None = Field(default=None, ge=1)
     enabled: bool = True
+    site: str | None = None  # the site's home page (OPML's htmlUrl)
 
     @field_validator("url")
     @classmethod
