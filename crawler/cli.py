@@ -1,24 +1,86 @@
 """The ``postarc`` console script: Scrapy's command line with postarc's project settings.
 
 It works from any directory (no ``scrapy.cfg`` needed) and shares one implementation with
-``scrapy <command>`` run inside the project.
+``scrapy <command>`` run inside the project. It offers postarc's own commands only, those of
+the package ``COMMANDS_MODULE`` names; Scrapy's developer tools (``bench``, ``genspider``,
+``shell``…) stay ``scrapy <command>``.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scrapy.commands import ScrapyCommand
+
+EXIT_USAGE = 2  # Scrapy's own code for a bad command line
+
+
+def commands() -> dict[str, ScrapyCommand]:
+    """postarc's commands by the name typed (``export-wacz``), one per module of the package."""
+    import inspect
+
+    from scrapy.commands import ScrapyCommand
+    from scrapy.utils.misc import walk_modules_iter
+    from scrapy.utils.project import get_project_settings
+
+    found = {}
+    for module in walk_modules_iter(get_project_settings()["COMMANDS_MODULE"]):
+        for obj in vars(module).values():
+            if inspect.isclass(obj) and issubclass(obj, ScrapyCommand) and obj.__module__ == module.__name__:
+                found[module.__name__.rsplit(".", 1)[-1].replace("_", "-")] = obj()
+    return dict(sorted(found.items()))
+
+
+def usage(cmds: dict[str, ScrapyCommand]) -> str:
+    from importlib.metadata import version
+
+    width = max(map(len, cmds))
+    lines = [f"postarc {version('postarc')}", "", "Usage: postarc <command> [options] [args]", "", "Commands:"]
+    lines += [f"  {name:<{width}}  {cmd.short_desc()}" for name, cmd in cmds.items()]
+    lines += ["", 'Run "postarc <command> -h" for a command\'s options.']
+    return "\n".join(lines)
+
+
+def _say_postarc() -> None:
+    """Scrapy's parser writes ``scrapy export_wacz`` in each usage line; the user typed postarc export-wacz.
+
+    ``scrapy.cmdline.execute`` (Scrapy 2.19) hard-codes that prefix when it builds the parser
+    and offers no hook, so its parser class is swapped for one that rewrites it.
+    """
+    from scrapy import cmdline
+
+    class Parser(cmdline.ScrapyArgumentParser):
+        def __init__(self, *args, usage: str | None = None, **kwargs) -> None:
+            if usage and usage.startswith("scrapy "):
+                _, name, rest = usage.split(" ", 2)
+                usage = f"postarc {name.replace('_', '-')} {rest}"
+            super().__init__(*args, prog="postarc", usage=usage, **kwargs)
+
+    cmdline.ScrapyArgumentParser = Parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    # Imported here, not at the top: the worker processes of pipelines.workers import this
+    # Imported late, not at the top: the worker processes of pipelines.workers import this
     # module again (it is their parent's __main__) and have no use for Scrapy (~25 MB, 0.3 s each).
     from scrapy.cmdline import execute
 
     args = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("SCRAPY_SETTINGS_MODULE", "crawler.settings")
-    if args and not args[0].startswith("-"):
-        args[0] = args[0].replace("-", "_")  # export-wacz -> the export_wacz command module
+    cmds = commands()
+    at = next((i for i, a in enumerate(args) if not a.startswith("-")), None)
+    if at is None:
+        print(usage(cmds))
+        sys.exit(0 if not args or args[0] in ("-h", "--help") else EXIT_USAGE)
+    name = args[at]
+    if name.replace("_", "-") not in cmds:
+        print(f"postarc: unknown command {name!r} (Scrapy's own tools run as `scrapy {name}` in the "
+              f"project directory)\n\n{usage(cmds)}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    args[at] = name.replace("-", "_")  # export-wacz -> the export_wacz command module
+    _say_postarc()
     execute(["postarc", *args])
 
 
