@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -40,7 +41,7 @@ http {{
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
     server {{
-        listen 127.0.0.1:{port};
+{listen}
         root {root};
     }}
 }}
@@ -53,25 +54,45 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+def free_port_on(hosts: list[str]) -> int:
+    """A port free on every one of ``hosts`` (loopback addresses)."""
+    while True:
+        port = free_port()
+        try:
+            for host in hosts:
+                with socket.socket() as s:
+                    s.bind((host, port))
+            return port
+        except OSError:
+            continue
+
+
+def _wait_listening(hosts: list[str], port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    pending = list(hosts)
+    while pending and time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited ({proc.returncode}): {log.read_text(errors='replace')[-2000:]}")
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
+            socket.create_connection((pending[0], port), timeout=0.2).close()
+            pending.pop(0)
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"server did not listen on 127.0.0.1:{port}")
+    if pending:
+        raise RuntimeError(f"server did not listen on {pending[0]}:{port}")
 
 
 class StaticServer:
-    """``with StaticServer(root, port) as server: server.kind`` ("nginx 1.22.1" or "python")."""
+    """``with StaticServer(root, port) as server: server.kind`` ("nginx 1.22.1" or "python").
 
-    def __init__(self, root: Path, port: int, *, use_nginx: bool = True) -> None:
+    Serves on ``port`` of each of ``hosts`` (loopback addresses: 127.0.0.2 is another host to
+    a crawler's per-domain politeness, and still this machine).
+    """
+
+    def __init__(self, root: Path, port: int, *, use_nginx: bool = True, hosts: list[str] | None = None) -> None:
         self.root = root.resolve()
         self.port = port
+        self.hosts = hosts or ["127.0.0.1"]
         self.nginx = shutil.which("nginx", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin") if use_nginx else None
         self.kind = "python"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -86,15 +107,16 @@ class StaticServer:
             # temporary folder: run them as the owner of the files instead.
             user = f"user {pwd.getpwuid(self.root.stat().st_uid).pw_name};\n" if os.geteuid() == 0 else ""
             conf = tmp / "nginx.conf"
-            conf.write_text(CONF.format(user=user, tmp=tmp, port=self.port, root=self.root))
+            listen = "\n".join(f"        listen {host}:{self.port};" for host in self.hosts)
+            conf.write_text(CONF.format(user=user, tmp=tmp, listen=listen, root=self.root))
             version = subprocess.run([self.nginx, "-v"], capture_output=True, text=True).stderr.strip()
             self.kind = version.replace("nginx version: ", "").replace("/", " ")
             cmd = [self.nginx, "-p", str(tmp), "-c", str(conf), "-e", str(log), "-g", "daemon off;"]
         else:
-            cmd = [sys.executable, "-m", "bench.nginx", str(self.root), str(self.port)]
+            cmd = [sys.executable, "-m", "bench.nginx", str(self.root), str(self.port), *self.hosts]
         with log.open("ab") as err:
             self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
-        _wait_listening(self.port, self.proc, log)
+        _wait_listening(self.hosts, self.port, self.proc, log)
         return self
 
     def stop(self) -> None:
@@ -141,10 +163,13 @@ class _GzipStaticHandler(SimpleHTTPRequestHandler):
         pass
 
 
-def serve(root: str, port: int) -> None:
+def serve(root: str, port: int, hosts: list[str]) -> None:
     handler = lambda *a: _GzipStaticHandler(*a, directory=root)  # noqa: E731
-    ThreadingHTTPServer(("127.0.0.1", port), handler).serve_forever()
+    servers = [ThreadingHTTPServer((host, port), handler) for host in hosts or ["127.0.0.1"]]
+    for server in servers[1:]:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers[0].serve_forever()
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], int(sys.argv[2]))
+    serve(sys.argv[1], int(sys.argv[2]), sys.argv[3:])

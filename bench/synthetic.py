@@ -145,8 +145,13 @@ class Boilerplate:
                 f"</main></div>{self.footer()}</body></html>").encode()
 
 
-def build_site(corpus: list[CorpusPost], n: int, root: Path, base: str) -> Site:
-    """Write an aggregator of ``n`` posts under ``root`` (served at ``base``)."""
+def build_site(corpus: list[CorpusPost], n: int, root: Path, base: str | list[str]) -> Site:
+    """Write an aggregator of ``n`` posts under ``root``, served at ``base``.
+
+    With several bases (one site per host, as an aggregator's sources are), feed ``k`` and its
+    pages and images are served from ``base[k % len(base)]``; every host serves the same files.
+    """
+    bases = [base] if isinstance(base, str) else base
     templates = [t for t in map(Template.of, corpus) if t is not None]
     if not templates:
         raise ValueError("no corpus post fits a benchmark page")
@@ -154,11 +159,12 @@ def build_site(corpus: list[CorpusPost], n: int, root: Path, base: str) -> Site:
     for sub in ("feeds", "article", "img"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     (root / "robots.txt").write_text("User-agent: *\nAllow: /\n")
-    site = Site(root, base, root / "sources.yaml")
+    site = Site(root, bases[0], root / "sources.yaml")
     epoch = datetime(2022, 4, 29, tzinfo=timezone.utc)
     sources = []
     for f in range(0, n, FEED_ENTRIES):
         name = f"bench-{f // FEED_ENTRIES:04d}"
+        base = bases[(f // FEED_ENTRIES) % len(bases)]
         items = []
         for i in range(f, min(n, f + FEED_ENTRIES)):
             rng = random.Random(i)

@@ -1,7 +1,9 @@
 """How close a crawl comes to the machine's limit: ``python -m bench.throughput --posts N [--json]``.
 
-Generates an aggregator of N posts (bench.synthetic), serves it on 127.0.0.1 with nginx
-(bench.nginx; a Python server where nginx is missing) and measures, in one run:
+Generates an aggregator of N posts (bench.synthetic), its sources spread over ``--hosts`` K
+loopback hosts (127.0.0.1 … 127.0.0.K, default 4: an aggregator's sources are many sites),
+serves it with nginx (bench.nginx; a Python server where nginx is missing) and measures, in one
+run:
 
 - ``fetch_s``, ``fetch_cpu_s``: plain Scrapy fetching every URL the full crawl fetched (the
   targets of its WARC ``request`` records), with the project's concurrency and nothing else
@@ -55,7 +57,7 @@ import trafilatura
 from warcio.archiveiterator import ArchiveIterator
 
 from bench.corpus import load_corpus
-from bench.nginx import StaticServer, free_port
+from bench.nginx import StaticServer, free_port_on
 from bench.profile import report as profile_report, summarise
 from bench.synthetic import Site, build_site
 
@@ -210,14 +212,15 @@ def machine() -> str:
 
 
 def measure(posts: int, corpus: Path, workdir: Path, *, use_nginx: bool = True, settings: Sequence[str] = (),
-            profile: Path | None = None) -> tuple[dict[str, float | int], dict[str, object]]:
+            profile: Path | None = None, hosts: int = 1) -> tuple[dict[str, float | int], dict[str, object]]:
     """The figures (``KEYS``) and what else a reader of the table needs."""
     say = lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True)  # noqa: E731
     cores = len(os.sched_getaffinity(0))
-    port = free_port()
-    say(f"generating {posts} posts in {workdir}")
-    site = build_site(load_corpus(corpus), posts, workdir / "site", f"http://127.0.0.1:{port}")
-    with StaticServer(site.root, port, use_nginx=use_nginx) as server:
+    addresses = [f"127.0.0.{k}" for k in range(1, hosts + 1)]
+    port = free_port_on(addresses)
+    say(f"generating {posts} posts in {workdir}, on {hosts} host(s)")
+    site = build_site(load_corpus(corpus), posts, workdir / "site", [f"http://{a}:{port}" for a in addresses])
+    with StaticServer(site.root, port, use_nginx=use_nginx, hosts=addresses) as server:
         say(f"serving with {server.kind}; trafilatura over {len(site.pages)} pages")
         extract_s = extract_cpu(site)
         say("full crawl")
@@ -281,6 +284,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--posts", type=int, default=1000, help="posts in the generated aggregator (default 1000)")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help=f"seed-format posts (default {DEFAULT_CORPUS})")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (site, archives, logs)")
+    parser.add_argument("--hosts", type=int, default=4, choices=range(1, 255), metavar="K",
+                        help="serve the sources from K loopback hosts, 127.0.0.1 to 127.0.0.K, as an aggregator's "
+                             "sources are many sites (default 4)")
     parser.add_argument("--no-nginx", action="store_true", help="serve with the Python server even if nginx is there")
     parser.add_argument("-s", "--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a Scrapy setting for every crawl (fetch-only included)")
@@ -295,7 +301,7 @@ def main(argv: list[str] | None = None) -> None:
         workdir = args.keep or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         figures, context = measure(args.posts, args.corpus, workdir.resolve(), use_nginx=not args.no_nginx,
-                                   settings=args.set, profile=args.profile)
+                                   settings=args.set, profile=args.profile, hosts=args.hosts)
     for key, value in context.items():
         print(f"{key:<22} {value}")
     for key in KEYS:
