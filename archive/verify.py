@@ -22,7 +22,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.catalogue import Catalogue
 from archive.cdxj import INDEXED_NAME, index_lines, index_path, warc_paths
-from archive.warc import OPEN_SUFFIX
+from archive.warc.writer import OPEN_SUFFIX
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ import yaml
 from markdownify import markdownify
 
 from archive.cdxj import index_lines, warc_paths
-from archive.warc import HttpExchange, WarcFiles
+from archive.warc.writer import HttpExchange, WarcFiles
 from bench.corpus import load_corpus
 from bench.synthetic import Site, build_site
 from bench.throughput import DEFAULT_CORPUS, extract_cpu

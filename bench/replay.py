@@ -23,7 +23,7 @@ from urllib.parse import quote
 from archive.catalogue import Catalogue, PostRow
 from archive.markdown import render_post
 from archive.replay.index import ensure_index
-from archive.warc import HttpExchange, WarcFiles
+from archive.warc.writer import HttpExchange, WarcFiles
 
 # Common characters, so that bodies read like (meaningless) Chinese and trigrams repeat as in text.
 HANZI = ("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能下过子说产种面"

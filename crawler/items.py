@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from archive.warc import Written
+from archive.warc.writer import Written
 
 
 @dataclass

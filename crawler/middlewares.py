@@ -18,7 +18,8 @@ from scrapy.http import Response
 from scrapy.utils.asyncio import run_in_thread
 
 from archive.cdxj import index_range, update_index
-from archive.warc import OPEN_SUFFIX, HttpExchange, Original, WarcFiles, Written, payload_digest, repair_open_files
+from archive.warc.repair import repair_open_files
+from archive.warc.writer import OPEN_SUFFIX, HttpExchange, Original, WarcFiles, Written, payload_digest
 from crawler.diskfull import DiskFullGuard
 from crawler.handlers import WIRE_META, WireHead
 from crawler.state import open_state

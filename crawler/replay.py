@@ -23,7 +23,7 @@ from scrapy.responsetypes import responsetypes
 
 from archive.replay.index import CdxjIndex, ensure_index
 from archive.replay.records import ArchiveReader, NotArchived
-from archive.warc import Written
+from archive.warc.writer import Written
 from crawler.middlewares import CAPTURE_META, REPLAY_FLAG
 
 if TYPE_CHECKING:

@@ -68,7 +68,7 @@ ROBOTSTXT_OBEY = True
 # Content-encodings every WARC reader decodes. Scrapy also asks for br and zstd, but warcio
 # (warcio check, pywb, cdxj-indexer) reads br only with brotlipy, which the Brotli that Scrapy
 # needs replaces (``warcio check`` then crashes on the record: warcio issue #73), and zstd not
-# at all. A server that sends br unasked is still archived as sent (archive.warc reads it).
+# at all. A server that sends br unasked is still archived as sent (archive.warc.compat lets warcio read it).
 DEFAULT_REQUEST_HEADERS = {
     "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
     "Accept-Language": "en",

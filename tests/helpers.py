@@ -18,6 +18,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.checker import Checker
 
 from archive.markdown import read_front_matter
+from archive.warc.compat import install_brotli
 
 REPO = Path(__file__).resolve().parents[1]
 HEXO = REPO / "tests" / "hexo"  # Hexo itself, installed by `npm ci --prefix tests/hexo`
@@ -68,6 +69,7 @@ def warcio_check(archive: Path) -> None:
     """Assert that every WARC file of the archive passes ``warcio check`` (digests included)."""
     files = [str(p) for p in sorted((archive / "warc").glob("*.warc.gz"))]
     assert files, "no WARC file written"
+    install_brotli()  # the checker decodes content: br with Google's Brotli, as the replay does
     checker = Checker(type("Args", (), {"inputs": files, "verbose": False})())
     assert checker.process_all() == 0, "warcio check failed"
 

@@ -22,7 +22,7 @@ import pytest
 
 from archive.markdown import _HOST, TEMP_PREFIX, read_front_matter
 from archive.verify import verify_archive
-from archive.warc import OPEN_SUFFIX
+from archive.warc.writer import OPEN_SUFFIX
 from tests.faults import feed_text, rss, rss_item, wait_for
 from tests.helpers import REPO, postarc, posts_of, warcio_check, write_sources
 from tests.rawhttp import RawSite, ok

@@ -95,7 +95,7 @@ def test_every_warc_file_is_valid_closed_and_starts_with_warcinfo(crawled):
 
 
 def test_the_warcio_check_command_accepts_every_file(crawled):
-    """The command line itself, not our in-process Checker (which gets archive.warc's br decoder):
+    """The command line itself, not our in-process Checker (which gets archive.warc.compat's br decoder):
     content-encodings are asked for that every warcio decodes."""
     archive, _site, _run = crawled
     files = [str(p) for p in sorted((archive / "warc").glob("*.warc.gz"))]

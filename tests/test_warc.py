@@ -24,12 +24,15 @@ from io import BytesIO
 from pathlib import Path
 
 import brotli
+import lxml.html
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
+from archive.catalogue import Catalogue
 from archive.cdxj import INDEXED_NAME, index_lines, index_path, update_index, warc_paths
 from archive.verify import verify_archive
-from archive.warc import OPEN_SUFFIX, WARC_SUFFIX, HttpExchange, WarcFiles, incompressible, repair_open_files
+from archive.warc.repair import repair_open_files
+from archive.warc.writer import OPEN_SUFFIX, WARC_SUFFIX, HttpExchange, WarcFiles, incompressible
 from crawler.demo.server import SiteServer
 from tests.helpers import REPO, postarc, warc_records, warcio_check, write_sources
 from tests.rawhttp import RawSite, message, ok
@@ -485,3 +488,47 @@ def test_compressed_bodies_are_stored_and_read_back_whole(tmp_path: Path):
     data = path.read_bytes()
     assert data[levels["image/png"] + 8] == 4 and data[levels["application/octet-stream"] + 8] == 2
     warcio_check(tmp_path)
+
+
+# Run in a fresh interpreter that imports the replay app and nothing else of postarc, as a
+# foreign WSGI host would: prints the status, then the body of /web/ for the br capture.
+_REPLAY_ONLY = """
+import sys
+from wsgiref.util import setup_testing_defaults
+from archive.replay.app import ReplayApp
+app = ReplayApp(sys.argv[1])
+app.start_background_work()
+environ = {"PATH_INFO": "/web/2100/" + sys.argv[2], "REQUEST_URI": "/web/2100/" + sys.argv[2]}
+setup_testing_defaults(environ)
+status = []
+body = b"".join(app(environ, lambda s, headers: status.append(s)))
+sys.stdout.buffer.write(status[0].encode() + b"\\n" + body)
+"""
+
+
+def test_a_br_record_is_decoded_and_rewritten_by_the_replay_app_alone(tmp_path: Path):
+    """The replay app decodes br with no help from the writer's imports (it once had it only
+    when archive.warc had been imported, which a foreign WSGI host never does)."""
+    url = "http://site.example/br.html"
+    html = b'<html><head><title>Brotli page</title></head><body><a href="/next.html">next</a></body></html>'
+    files = WarcFiles(tmp_path / "warc")
+    files.write_exchange(HttpExchange(
+        url=url, method="GET", request_headers=[("Host", "site.example")], status=200, reason="OK",
+        response_headers=[("Content-Type", "text/html"), ("Content-Encoding", "br")], body=brotli.compress(html)))
+    files.close()
+    Catalogue.of_archive(tmp_path).close()  # state.sqlite: what makes a directory an archive
+    run = subprocess.run([sys.executable, "-c", _REPLAY_ONLY, str(tmp_path), url], cwd=REPO,
+                         capture_output=True, timeout=60)
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    status, _, body = run.stdout.partition(b"\n")
+    assert status == b"200 OK"
+    doc = lxml.html.fromstring(body)
+    assert doc.findtext(".//title") == "Brotli page"
+    assert [a.get("href") for a in doc.iter("a") if a.text == "next"] == [
+        f"/web/{_capture_timestamp(tmp_path)}/http://site.example/next.html"]
+
+
+def _capture_timestamp(archive: Path) -> str:
+    with next((archive / "warc").glob("*.warc.gz")).open("rb") as f:
+        record = next(r for r in ArchiveIterator(f) if r.rec_type == "response")
+        return re.sub(r"\D", "", record.rec_headers.get_header("WARC-Date"))[:14]

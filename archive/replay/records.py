@@ -18,6 +18,7 @@ from warcio.recordloader import ArcWarcRecord
 from warcio.timeutils import iso_date_to_timestamp
 
 from archive.replay.index import Capture, CdxjIndex, timestamp_datetime
+from archive.warc.compat import install_brotli
 
 
 class NotArchived(LookupError):
@@ -47,6 +48,7 @@ class Replayed:
 
     def decoded_body(self) -> bytes:
         """The body with its ``Content-Encoding`` undone (ValueError if it cannot be)."""
+        install_brotli()  # warcio's br decoder needs it, in whatever process hosts the replay
         body = self.body
         codings = [c.strip().lower() for c in (self.header("Content-Encoding") or "").split(",") if c.strip()]
         for coding in reversed(codings):

@@ -1,42 +1,30 @@
-"""WARC/1.1 files as the archive of record, written with warcio.
+"""Writing WARC/1.1 files with warcio.
 
-One ``WarcFiles`` object owns the files of one process: it names them as design.md says
-(``<PREFIX>-<timestamp>-<serial>-<host>-<pid>.warc.gz``), writes them as ``*.open`` and
+One ``WarcFiles`` object owns the files of one process: it names them
+``<PREFIX>-<timestamp>-<serial>-<host>-<pid>.warc.gz``, writes them as ``*.open`` and
 renames them when closed, starts each with a ``warcinfo`` record and rotates at a size limit.
 Every record is its own gzip member, flushed to the OS as soon as it is written, so a killed
-process loses at most the record it was writing; ``repair_open_files`` cuts that record off
-and closes what a killed process left behind.
+process loses at most the record it was writing (``archive.warc.repair`` cuts it off).
 """
 
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import socket
-import time
-import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from io import BytesIO, FileIO
 from pathlib import Path
-from typing import BinaryIO
 
-import brotli
 from w3lib.url import safe_url_string
-from warcio.archiveiterator import ArchiveIterator
-from warcio.bufferedreaders import BufferedReader
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import datetime_to_iso_date
 from warcio.utils import Digester
-from warcio.warcwriter import GzippingWrapper, WARCWriter
 
-logger = logging.getLogger(__name__)
+from archive.warc.compat import LevelWARCWriter, install_brotli
 
 OPEN_SUFFIX = ".open"
-#: Seconds an empty ``*.open`` file is taken to be its writer's, about to lock it.
-EMPTY_OPEN_GRACE = 60.0
 WARC_SUFFIX = ".warc.gz"
 #: Framing the HTTP client already undid: the stored body is de-chunked, so this header
 #: would make replay tools de-chunk it a second time.
@@ -95,78 +83,6 @@ class Original:
     record_id: str
     target_uri: str
     date: str
-
-
-@dataclass(frozen=True)
-class Repaired:
-    """A leftover ``*.open`` file made whole: its final name, what was kept and cut."""
-
-    filename: str
-    records: int
-    bytes_cut: int
-    record_ids: frozenset[str]
-
-
-class _BrotliDecompressor:
-    """warcio's reader drives decoders through zlib's interface (``decompress``, ``unused_data``).
-
-    warcio registers ``brotli.Decompressor`` for ``Content-Encoding: br``, which only brotlipy's
-    has; Google's Brotli (which Scrapy needs) calls it ``process``, so reading a ``br`` record's
-    content fails (warcio issue #73). Registering this adapter lets warcio read them.
-    """
-
-    unused_data = None
-
-    def __init__(self) -> None:
-        self._decompressor = brotli.Decompressor()
-
-    def decompress(self, data: bytes) -> bytes:
-        return self._decompressor.process(data)
-
-
-if not hasattr(brotli.Decompressor, "decompress"):
-    BufferedReader.DECOMPRESSORS["br"] = _BrotliDecompressor
-
-
-# Payload pieces handed to zlib and hashlib (_LevelWARCWriter._iter_stream).
-_PIECE = 1 << 20
-
-
-class _GzipMember(GzippingWrapper):
-    """warcio's one-gzip-member-per-record wrapper, at a chosen compression level (warcio: 9)."""
-
-    def __init__(self, out: BinaryIO, level: int) -> None:
-        # Not super().__init__: it would build a level-9 compressor only to drop it (0.15 s per
-        # 8000 records).
-        self.out = out
-        self.compressor = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS + 16)
-
-
-class _LevelWARCWriter(WARCWriter):
-    """``WARCWriter`` whose records are gzip members compressed at ``level``, made in memory.
-
-    warcio fixes the level at 9, which costs about twice the CPU of level 1 for WARC files a
-    few percent smaller (README, "Performance"): the writer wraps each record itself. It hands
-    the record back instead of writing it, so that ``WarcFiles`` writes it in one piece.
-    """
-
-    def __init__(self, level: int, **kwargs) -> None:
-        super().__init__(None, gzip=False, **kwargs)
-        self.level = level
-
-    @staticmethod
-    def _iter_stream(stream: BinaryIO) -> Iterator[bytes]:
-        # warcio reads payloads in 16 KB pieces; each piece is a zlib and a hashlib call that
-        # releases the GIL and must take it back from the reactor thread. Ours are in memory:
-        # megabyte pieces mean 50x fewer hand-offs.
-        while buf := stream.read(_PIECE):
-            yield buf
-
-    def record_bytes(self, record, level: int | None = None) -> BytesIO:
-        """The record as one gzip member, at ``level`` (default: the writer's)."""
-        out = BytesIO()
-        self._write_warc_record(_GzipMember(out, self.level if level is None else level), record)
-        return out
 
 
 def incompressible(headers: list[tuple[str, str]]) -> bool:
@@ -235,11 +151,14 @@ class WarcFiles:
         self.info = info or {}
         self.fsync_records = fsync_records
         self.gzip_level = gzip_level
+        # A process that writes br records reads them back too (reextract, warcio's checker):
+        # warcio can decode them from now on.
+        install_brotli()
         self.host = socket.gethostname().replace("-", "_") or "host"
         self.pid = os.getpid()
         self._serial = 0
         self._file: FileIO | None = None
-        self._writer: _LevelWARCWriter | None = None
+        self._writer: LevelWARCWriter | None = None
         self._name = ""
         self._warcinfo_id = ""
         self.files_closed: list[str] = []
@@ -262,7 +181,7 @@ class WarcFiles:
         # Unbuffered: a record is written whole or cut off (see _write), never left half in a buffer.
         self._file = open(path, "xb", buffering=0)
         fcntl.flock(self._file.fileno(), fcntl.LOCK_EX)
-        self._writer = _LevelWARCWriter(self.gzip_level, warc_version="1.1")
+        self._writer = LevelWARCWriter(self.gzip_level, warc_version="1.1")
         self._name = name
         info = {"software": self.software, "format": "WARC File Format 1.1",
                 "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
@@ -279,12 +198,12 @@ class WarcFiles:
         os.fsync(self._file.fileno())
         os.replace(self.directory / (self._name + OPEN_SUFFIX), self.directory / self._name)
         self._file.close()  # after the rename: the lock covers it
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         self.files_closed.append(self._name)
         self._file = None
         self._writer = None
 
-    def _ensure_open(self) -> _LevelWARCWriter:
+    def _ensure_open(self) -> LevelWARCWriter:
         if self._file is not None and self._file.tell() >= self.max_size:
             self.close()
         if self._file is None:
@@ -378,100 +297,10 @@ def _write_all(file: FileIO, data: memoryview) -> None:
         data = data[file.write(data):]
 
 
-# -- repair ----------------------------------------------------------------------------
-
-
-def complete_members_end(stream: BinaryIO, chunk_size: int = 1 << 20) -> int:
-    """Bytes from the start of ``stream`` up to the end of its last complete gzip member.
-
-    Hand-written on zlib because warcio's reader raises on a truncated member instead of
-    saying where the last good one ended; this stops at the first incomplete or corrupt one.
-    """
-    end = pos = 0
-    inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    while chunk := stream.read(chunk_size):
-        data = chunk
-        while data:
-            try:
-                inflater.decompress(data)
-            except zlib.error:
-                return end
-            if not inflater.eof:
-                pos += len(data)
-                break
-            pos += len(data) - len(inflater.unused_data)
-            end = pos
-            data = inflater.unused_data
-            inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    return end
-
-
-def _record_ids(path: Path, length: int) -> Iterator[str]:
-    with path.open("rb") as f:
-        for record in ArchiveIterator(_Limited(f, length)):
-            yield record.rec_headers.get_header("WARC-Record-ID")
-
-
-class _Limited:
-    """A read-only view of the first ``length`` bytes of a file."""
-
-    def __init__(self, f: BinaryIO, length: int) -> None:
-        self.f, self.left = f, length
-
-    def read(self, size: int = -1) -> bytes:
-        size = self.left if size < 0 else min(size, self.left)
-        data = self.f.read(size)
-        self.left -= len(data)
-        return data
-
-
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def repair_open_files(directory: str | os.PathLike[str]) -> list[Repaired]:
-    """Close the ``*.open`` files that killed runs left in ``directory``.
-
-    A file still locked by a live writer is left alone. Otherwise its truncated last record
-    (if any) is cut off, the rest fsynced and the file renamed to its final name; a file with
-    no complete record at all is removed. An empty one is removed only once it is a minute old:
-    a writer creates its file, then locks it, and between the two the file is empty and
-    unlocked (workers of a shared crawl repair each other's files as they start).
-    """
-    repaired = []
-    for path in sorted(Path(directory).glob(f"*{WARC_SUFFIX}{OPEN_SUFFIX}")):
-        try:
-            f = path.open("r+b")
-        except FileNotFoundError:  # closed and renamed by its writer meanwhile
-            continue
-        with f:
-            try:
-                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                logger.info("%s is being written by a running process; left alone", path.name)
-                continue
-            if not path.exists():  # closed by its writer while we waited for the lock
-                continue
-            stat = os.fstat(f.fileno())
-            if stat.st_size == 0 and time.time() - stat.st_mtime < EMPTY_OPEN_GRACE:
-                continue
-            size = stat.st_size
-            end = complete_members_end(f)
-            final = path.with_name(path.name[: -len(OPEN_SUFFIX)])
-            if end == 0:
-                path.unlink()
-                logger.warning("%s held no complete record; removed", path.name)
-                continue
-            f.truncate(end)
-            f.flush()
-            os.fsync(f.fileno())
-            ids = frozenset(_record_ids(path, end))
-            os.replace(path, final)
-        _fsync_dir(final.parent)
-        logger.warning("repaired %s: kept %d records, cut %d bytes", final.name, len(ids), size - end)
-        repaired.append(Repaired(final.name, len(ids), size - end, ids))
-    return repaired
