@@ -208,9 +208,21 @@ def test_failed_source_gives_non_zero_exit_and_keeps_the_others(demo_site: SiteS
 
 
 def test_demo_command(tmp_path: Path):
-    run = postarc("demo", "--archive", str(tmp_path / "demo"), cwd=tmp_path)
+    """The demo keeps Scrapy's log in DIR/logs/ as crawl does, and ends with the table, the
+    archive's layout and the next command to try."""
+    run = postarc("demo", "--archive", "demo", cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
+    assert "Dumping Scrapy stats" not in run.stderr + run.stdout and "[scrapy." not in run.stderr
+    assert "dead-link failed (HTTP 404)" in run.stderr  # warnings still show
+    (log,) = (tmp_path / "demo" / "logs").glob("crawl-*.log")
+    assert "Dumping Scrapy stats" in log.read_text(encoding="utf-8")
+    table = run.stdout.split("\n\n", 1)[0].splitlines()
+    assert table[0].split() == ["source", "new", "upd", "same", "fail", "bytes", "status"]
+    assert [row.split()[0] for row in table[1:]] == ["demo-hot", "demo-blog", "demo-zhihu"]
     assert "Archived 5 posts" in run.stdout
+    for part in ("\n  posts/ ", "\n  warc/ ", "\n  indexes/ ", "\n  state.sqlite ", "\n  logs/ ", log.name):
+        assert part in run.stdout
+    assert run.stdout.rstrip().endswith("postarc replay --archive demo")
     warcio_check(tmp_path / "demo")
 
 

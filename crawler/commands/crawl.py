@@ -7,26 +7,20 @@ Without ``--sources`` this is Scrapy's own ``crawl <spider>``, so Scrapyd and
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
-from scrapy.settings import SETTINGS_PRIORITIES, Settings
 
 from crawler.lock import ArchiveBusy, ArchiveLock
 from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options
+from crawler.runlog import log_to_archive, warnings_to_stderr
 from crawler.runner import (EXIT_BUSY, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOURCE_FAILED, EXIT_USAGE,
-                            archive_summary, due_sources, last_runs, log_file, print_reports, run_feeds,
+                            archive_summary, due_sources, last_runs, print_reports, run_feeds,
                             source_reports)
 from crawler.sources import Source, SourcesError, SourcesFile, load_sources
 from crawler.state import is_shared, redis_problem
-
-
-def _unset_by_user(settings: Settings, name: str) -> bool:
-    """Not given on the command line (``-s``, ``--logfile``): ours to choose."""
-    return (settings.getpriority(name) or 0) < SETTINGS_PRIORITIES["cmdline"]
 
 
 class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
@@ -63,13 +57,7 @@ class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
         except SourcesError as exc:
             self.sources_error = exc  # reported by run(), before anything is written
             return
-        # Set here, before Scrapy configures logging: a log file per run in DIR/logs/.
-        if _unset_by_user(self.settings, "LOG_FILE") and self.settings.getbool("LOG_ENABLED"):
-            archive = Path(self.settings["POSTARC_ARCHIVE_DIR"])
-            self.settings.set("LOG_FILE", str(log_file(archive, self.settings.getint("POSTARC_LOGS_KEEP"))),
-                              priority="cmdline")
-        if _unset_by_user(self.settings, "POSTARC_PROGRESS"):
-            self.settings.set("POSTARC_PROGRESS", sys.stderr.isatty(), priority="cmdline")
+        log_to_archive(self.settings)
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if not opts.sources:
@@ -125,12 +113,7 @@ class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
             self.exitcode = EXIT_OK
             return
         log_path = self.settings.get("LOG_FILE")
-        if log_path:
-            # The log goes to DIR/logs/; what needs attention still shows on the terminal or in cron's mail.
-            to_stderr = logging.StreamHandler(sys.stderr)
-            to_stderr.setLevel(logging.WARNING)
-            to_stderr.setFormatter(logging.Formatter("postarc: %(levelname)s: %(message)s"))
-            logging.root.addHandler(to_stderr)
+        warnings_to_stderr(self.settings)
         only = ",".join(s.name for s in selected)
         crawler = run_feeds(self.crawler_process, Path(opts.sources), only)
         if self.crawler_process.bootstrap_failed:
