@@ -1,7 +1,6 @@
-"""Markdown posts: safe paths, YAML front matter, atomic files.
+"""Markdown posts: safe paths, atomic files, the body (front matter: ``archive.frontmatter``).
 
-Front matter is emitted by PyYAML, never by string formatting, so any title survives the trip;
-paths are derived from the post (never taken from it), so nothing can leave ``posts/``.
+Paths are derived from the post (never taken from it), so nothing can leave ``posts/``.
 """
 
 from __future__ import annotations
@@ -14,9 +13,6 @@ import tempfile
 import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from archive.html import to_html, to_markdown
 
@@ -63,52 +59,6 @@ def inside(root: Path, relative: str) -> Path:
     if target != root and root not in target.parents:
         raise ValueError(f"path {relative!r} leaves {root}")
     return target
-
-
-class _Dumper(yaml.SafeDumper):
-    """SafeDumper that writes aware datetimes as plain ISO 8601 UTC (``…Z``) timestamps."""
-
-
-def _represent_datetime(dumper: yaml.SafeDumper, value: datetime) -> yaml.Node:
-    text = value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return dumper.represent_scalar("tag:yaml.org,2002:timestamp", text)
-
-
-_YAML_BREAKS = ("\x85", "\u2028", "\u2029")
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    # PyYAML writes NEL, LINE SEPARATOR and PARAGRAPH SEPARATOR raw into plain and single-quoted
-    # scalars when allow_unicode is on, and YAML readers fold them (a NEL comes back as a space):
-    # a string holding one goes double-quoted, where they are escaped (\N, \L, \P).
-    style = '"' if any(c in value for c in _YAML_BREAKS) else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(datetime, _represent_datetime)
-_Dumper.add_representer(str, _represent_str)
-
-
-def front_matter(fields: dict[str, Any]) -> str:
-    """The ``---`` fenced YAML block; ``None`` values are left out."""
-    data = {k: v for k, v in fields.items() if v is not None}
-    text = yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False,
-                     default_flow_style=False, width=10_000)
-    return f"---\n{text}---\n"
-
-
-def render_post(fields: dict[str, Any], body: str) -> str:
-    return front_matter(fields) + "\n" + body.rstrip("\n") + "\n"
-
-
-def read_front_matter(text: str) -> tuple[dict[str, Any], str]:
-    """Split a post into (front matter, body) — the inverse of ``render_post``."""
-    if not text.startswith("---\n"):
-        return {}, text
-    end = text.find("\n---\n", 3)
-    if end < 0:
-        return {}, text
-    return yaml.safe_load(text[4:end + 1]) or {}, text[end + 5:].lstrip("\n")
 
 
 def atomic_write(path: Path, data: bytes) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from archive.html import find_images, text_blocks
-from archive.markdown import read_front_matter
+from archive.frontmatter import read_front_matter
 from crawler.demo.server import Resource
 from crawler.demo.site import png
 

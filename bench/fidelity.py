@@ -29,7 +29,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.dates import normalize_date
 from archive.html import text_blocks
-from archive.markdown import read_front_matter
+from archive.frontmatter import read_front_matter
 from bench.corpus import BOILERPLATE, Aggregator, build_aggregator, image_bytes, image_path, load_corpus
 from bench.measure import markdown_image_urls, markdown_plain_text, mojibake
 from crawler.demo.server import SiteServer

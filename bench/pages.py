@@ -52,7 +52,7 @@ from dateutil.parser import parse as parse_date
 from lxml import etree
 from markdown_it import MarkdownIt
 
-from archive.markdown import read_front_matter
+from archive.frontmatter import read_front_matter
 from crawler.demo.server import Resource, SiteServer
 
 REPO = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from archive.catalogue import Catalogue, PostRow
-from archive.markdown import render_post
+from archive.frontmatter import render_post
 from archive.replay.index import ensure_index
 from archive.warc.writer import HttpExchange, WarcFiles
 

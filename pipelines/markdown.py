@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from scrapy.utils.asyncio import run_in_thread
 
 from archive.dates import format_date
-from archive.markdown import atomic_write, clean_text, inside, remove_stale_temp_files, render_body, render_post
+from archive.frontmatter import render_post
+from archive.markdown import atomic_write, clean_text, inside, remove_stale_temp_files, render_body
 from crawler.items import Post
 from pipelines.workers import WorkerPool
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from warcio.archiveiterator import ArchiveIterator
 from warcio.checker import Checker
 
-from archive.markdown import read_front_matter
+from archive.frontmatter import read_front_matter
 from archive.warc.compat import install_brotli
 
 REPO = Path(__file__).resolve().parents[1]

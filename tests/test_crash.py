@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from archive.markdown import _HOST, TEMP_PREFIX, read_front_matter
+from archive.frontmatter import read_front_matter
+from archive.markdown import _HOST, TEMP_PREFIX
 from archive.verify import verify_archive
 from archive.warc.writer import OPEN_SUFFIX
 from tests.faults import feed_text, rss, rss_item, wait_for

@@ -21,7 +21,8 @@ from markdown_it import MarkdownIt
 
 from archive.extract import choose_body
 from archive.feeds import Feed, FeedError, parse_feed
-from archive.markdown import clean_text, inside, post_path, read_front_matter, render_body, render_post, slugify
+from archive.frontmatter import read_front_matter, render_post
+from archive.markdown import clean_text, inside, post_path, render_body, slugify
 from bench.corpus import article_page, load_corpus
 from crawler.demo.site import build_routes
 from tests.helpers import REPO

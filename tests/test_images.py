@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from archive.html import text_blocks
-from archive.markdown import read_front_matter
+from archive.frontmatter import read_front_matter
 from crawler.demo.server import Resource, SiteServer
 from crawler.demo.site import png
 from tests.helpers import REPO, postarc, posts_of, warc_records, warcio_check, write_sources
