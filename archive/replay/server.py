@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-from archive.replay.app import ReplayApp, is_loopback_name
+from archive.replay.app import ReplayApp
+from archive.replay.wsgi import is_loopback_name
 
 logger = logging.getLogger(__name__)
 
