@@ -47,9 +47,14 @@ def test_retries_wait_as_asked_and_robots_and_user_agent_are_honoured(site: Site
                   "-s", "POSTARC_RETRY_BACKOFF=0.1", "-s", "POSTARC_CONTACT_URL=https://example.org/our-crawler")
     assert run.returncode == 3, run.stderr[-3000:]
     requested = [path for path, _h in site.log]
-    assert requested.count("/a.json") == 2  # 503, then after Retry-After: 200
     assert requested.count("/b.xml") == 1  # an hour is past POSTARC_RETRY_AFTER_MAX: next run
-    assert requested.count("/c.xml") == 3  # 500, 502, 200 with backoff between
+    # Each retry is sent only once its wait is over, counted from when the server answered:
+    # Retry-After's second after the 503, then the backoff's 0.1 s and 0.2 s after the 500 and 502.
+    for path, statuses, waits in (("/a.json", [503, 200], [1.0]), ("/c.xml", [500, 502, 200], [0.1, 0.2])):
+        exchanges = [e for e in site.exchanges if e.path == path]
+        assert [e.status for e in exchanges] == statuses
+        for before, after, wait in zip(exchanges, exchanges[1:], waits):
+            assert after.arrived - before.answered >= wait, (path, before, after)
     assert "source b failed: failed: HTTP 429" in run.stderr and "not retrying in this run" in run.stderr
     log = next((archive / "logs").glob("crawl-*.log")).read_text(encoding="utf-8")
     assert f"retrying {site.base}/a.json in 1.0 s (Retry-After)" in log

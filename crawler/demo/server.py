@@ -49,6 +49,17 @@ class Resource:
         return gzip.compress(self.body, mtime=0) if self.gzip else self.body
 
 
+@dataclass
+class Exchange:
+    """One request as the server saw it: when it arrived and when its response was written
+    (``time.monotonic()``), so tests can check what a client waited for."""
+
+    path: str
+    status: int
+    arrived: float
+    answered: float
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: SiteServer
@@ -56,6 +67,12 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         path = unquote(urlsplit(self.path).path)
         self.server.log.append((path, dict(self.headers.items())))
+        arrived = time.monotonic()
+        status = self._answer(path)
+        self.server.exchanges.append(Exchange(path, status, arrived, time.monotonic()))
+
+    def _answer(self, path: str) -> int:
+        """Send the response for ``path``; returns its status."""
         res = self.server.routes.get(path) or self.server.routes.get(self.path)
         if isinstance(res, list):  # a sequence of answers: each request takes the next, the last stays
             res = res.pop(0) if len(res) > 1 else res[0]
@@ -66,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in res.validators():
                 self.send_header(name, value)
             self.end_headers()
-            return
+            return 304
         if res is None:
             res = Resource(b"<h1>404 Not Found</h1>", status=404)
         elif res.referer_required is not None:
@@ -91,6 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
+        return res.status
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass
@@ -105,6 +123,7 @@ class SiteServer(ThreadingHTTPServer):
         super().__init__((host, port), _Handler)
         self.routes: dict[str, Resource | list[Resource]] = routes or {}
         self.log: list[tuple[str, dict[str, str]]] = []
+        self.exchanges: list[Exchange] = []
         self._thread: threading.Thread | None = None
 
     @property
