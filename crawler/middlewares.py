@@ -151,7 +151,7 @@ class WarcCaptureMiddleware:
             prefix=settings.get("WARC_PREFIX", "POSTARC"),
             max_size=settings.getint("WARC_MAX_SIZE"),
             software=settings.get("USER_AGENT", "postarc"),
-            info={"operator-contact": settings.get("POSTARC_CONTACT_URL", "")},
+            info={"operator-contact": url} if (url := settings.get("POSTARC_CONTACT_URL")) else {},
             fsync_records=settings.getbool("WARC_FSYNC_RECORDS"),
             gzip_level=settings.getint("WARC_GZIP_LEVEL", 9),
         )

@@ -44,10 +44,11 @@ DOWNLOAD_HANDLERS = {
     "ftp": None,
 }
 
-# Identify ourselves; operators should set POSTARC_CONTACT_URL to a page about their crawl.
-# USER_AGENT ("postarc/<version> (+<contact URL>)") is derived from it by the add-on below,
-# wherever it was set (here, -s, Scrapyd); set USER_AGENT itself to override.
-POSTARC_CONTACT_URL = "https://github.com/postarc/postarc"
+# Identify ourselves: USER_AGENT is "postarc/<version>", or "postarc/<version> (+<URL>)" once the
+# operator names a page about their crawl in POSTARC_CONTACT_URL (here, -s, Scrapyd), derived by
+# the add-on below. No default URL: a user agent must not claim a page that is not the operator's.
+# Set USER_AGENT itself to override.
+POSTARC_CONTACT_URL = ""
 ADDONS = {
     "crawler.politeness.ContactUserAgent": 0,
     # With REDIS_URL set: a worker of a shared crawl (crawler.state.SharedCrawl, crawler.distributed).

@@ -7,10 +7,11 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from scrapy.http import Response
+from scrapy.settings import Settings
 
 from crawler.demo.server import Resource, SiteServer
 from crawler.demo.site import build_routes
-from crawler.politeness import retry_after
+from crawler.politeness import ContactUserAgent, retry_after
 from tests.helpers import postarc, posts_of, write_sources
 
 
@@ -75,3 +76,15 @@ def test_retries_wait_as_asked_and_robots_and_user_agent_are_honoured(site: Site
     assert "source d failed" in run.stderr and "robots.txt" in run.stderr
     assert [p for p, _h in site.log[seen:]] == ["/robots.txt"]
     assert {headers["User-Agent"] for _p, headers in site.log[seen:]} == {"my-archiver/1.0"}
+
+
+def test_user_agent_names_a_contact_url_only_when_the_operator_gives_one():
+    def agent(**cmdline: str) -> str:
+        settings = Settings()
+        settings.setmodule("crawler.settings", priority="project")
+        settings.setdict(cmdline, priority="cmdline")
+        ContactUserAgent().update_settings(settings)
+        return settings["USER_AGENT"]
+
+    assert agent().startswith("postarc/") and " " not in agent()
+    assert agent(POSTARC_CONTACT_URL="https://example.org/crawl").endswith(" (+https://example.org/crawl)")
