@@ -6,7 +6,10 @@ the crawl's stats, so it knows nothing the summary table does not.
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from scrapy import signals
@@ -50,6 +53,7 @@ class Progress:
         self.crawler = crawler
         self.out = out
         self.loop: AsyncioLoopingCall | LoopingCall | None = None
+        self.totals_file: str | None = None  # POSTARC_PROGRESS_FILE: totals as JSON there, not a line
         crawler.signals.connect(self.start, signal=signals.spider_opened)
         crawler.signals.connect(self.stop, signal=signals.spider_closed)
 
@@ -57,7 +61,9 @@ class Progress:
     def from_crawler(cls, crawler: Crawler) -> Self:
         if not crawler.settings.getbool("POSTARC_PROGRESS"):
             raise NotConfigured
-        return cls(crawler, sys.stderr)
+        progress = cls(crawler, sys.stderr)
+        progress.totals_file = crawler.settings.get("POSTARC_PROGRESS_FILE")
+        return progress
 
     def start(self) -> None:
         self.loop = create_looping_call(self.draw)
@@ -67,6 +73,11 @@ class Progress:
         t = source_totals(self.crawler.stats.get_stats())
         engine = self.crawler.engine
         active = len(engine.downloader.active) if engine else 0
+        if self.totals_file:  # a child of `crawl --processes`: its parent draws one line for all
+            tmp = Path(self.totals_file + ".tmp")
+            tmp.write_text(json.dumps({**t, "active": active}))
+            os.replace(tmp, self.totals_file)
+            return
         self.out.write(f"\r\033[Kfeeds {t['feeds_done']}/{t['feeds']}  new {t['new']}  updated {t['updated']}  "
                        f"unchanged {t['unchanged']}  {human_bytes(t['bytes'])}  ({active} downloading)")
         self.out.flush()
@@ -74,5 +85,7 @@ class Progress:
     def stop(self) -> None:
         if self.loop is not None and self.loop.running:
             self.loop.stop()
+        if self.totals_file:
+            return
         self.out.write("\r\033[K")
         self.out.flush()

@@ -7,6 +7,7 @@ Without ``--sources`` this is Scrapy's own ``crawl <spider>``, so Scrapyd and
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -15,9 +16,10 @@ from scrapy.exceptions import UsageError
 
 from crawler.lock import ArchiveBusy, ArchiveLock
 from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options
+from crawler.processes import HOLDER_SETTING, REPORT_SETTING, processes_wanted, run_children, split_by_host, write_report
 from crawler.runlog import log_to_archive, warnings_to_stderr
 from crawler.runner import (EXIT_BUSY, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOURCE_FAILED, EXIT_USAGE,
-                            archive_summary, due_sources, last_runs, print_reports, run_feeds,
+                            SourceReport, archive_summary, due_sources, last_runs, print_reports, run_feeds,
                             source_reports)
 from crawler.sources import Source, SourcesError, SourcesFile, load_sources
 from crawler.state import is_shared, redis_problem
@@ -40,6 +42,9 @@ class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
         which.add_argument("--all", action="store_true", help="every enabled source, due or not")
         which.add_argument("--only", metavar="NAMES", default="",
                            help="these sources (comma-separated), due or not")
+        parser.add_argument("--processes", metavar="N", type=int,
+                            help="split the due sources, by feed host, over N crawl processes (default: one per "
+                                 "core, at most POSTARC_PROCESSES_MAX = 8; 1: crawl in this process)")
         parser.add_argument("--redis", metavar="URL",
                             help="be one worker of a crawl shared through Redis (redis://HOST:PORT/DB); "
                                  "same as -s REDIS_URL=URL")
@@ -50,6 +55,10 @@ class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
         super().process_options(args, opts)
         if opts.redis:
             self.settings.set("REDIS_URL", opts.redis, priority="cmdline")
+        if opts.processes is not None:
+            if opts.processes < 1:
+                raise UsageError("--processes must be 1 or more", print_help=False)
+            self.settings.set("POSTARC_PROCESSES", opts.processes, priority="cmdline")
         if not opts.sources:
             return
         try:
@@ -78,15 +87,23 @@ class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
             self.exitcode = EXIT_ERROR
             return
         # Workers of a shared crawl write one archive together; a lone crawl still excludes them.
+        # A child of `crawl --processes` crawls under its parent's lock.
+        child = self.settings.get(HOLDER_SETTING) == str(os.getppid())
         lock = ArchiveLock(archive, shared=shared)
         try:
-            lock.acquire()
+            if not child:
+                lock.acquire()
         except ArchiveBusy as exc:
             print(f"postarc: {exc}; nothing done", file=sys.stderr)
             self.exitcode = EXIT_BUSY
             return
         try:
-            self.crawl(self.select(self.config, opts, archive), opts, archive)
+            selected = self.select(self.config, opts, archive)
+            shares = [] if child or shared else split_by_host(self.config, selected, processes_wanted(self.settings))
+            if len(shares) > 1:
+                self.crawl_in_processes(shares, opts, archive)
+            else:
+                self.crawl(selected, opts, archive)
         finally:
             lock.release()
 
@@ -121,13 +138,29 @@ class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
             return
         stats = crawler.stats.get_stats()
         reports = source_reports(stats, self.config, only)
+        report_file = self.settings.get(REPORT_SETTING)
+        if report_file:  # a child of `crawl --processes`: its parent prints one table for all
+            write_report(Path(report_file), reports, stats.get("finish_reason", ""), log_path)
+            return
+        self.conclude(reports, [stats.get("finish_reason")] if stats.get("finish_reason") != "finished" else [],
+                      archive, [log_path] if log_path else [])
+
+    def crawl_in_processes(self, shares: list[list[Source]], opts: argparse.Namespace, archive: Path) -> None:
+        assert self.settings is not None and self.config is not None
+        progress = sys.stderr if self.settings.getbool("POSTARC_PROGRESS") else None
+        reports, logs, unfinished = run_children(Path(opts.sources), archive, shares, self.settings, progress)
+        position = {s.name: i for i, s in enumerate(self.config.sources)}
+        self.conclude(sorted(reports, key=lambda r: position[r.name]), unfinished, archive, logs)
+
+    def conclude(self, reports: list[SourceReport], unfinished: list[str], archive: Path, logs: list[str]) -> None:
+        """The table, the archive's summary line, and the exit code."""
         print_reports(reports)
         summary = archive_summary(archive)
         print(f"archive: {summary['archive']}  posts: {summary['posts']}  "
               f"WARC files: {summary['warc_files']} ({summary['warc_bytes']} bytes)"
-              + (f"  log: {log_path}" if log_path else ""), file=sys.stderr)
-        if stats.get("finish_reason") != "finished":
-            print(f"postarc: crawl interrupted ({stats.get('finish_reason')}); the next run resumes it",
+              + (f"  log: {' '.join(logs)}" if logs else ""), file=sys.stderr)
+        if unfinished:
+            print(f"postarc: crawl interrupted ({', '.join(dict.fromkeys(unfinished))}); the next run resumes it",
                   file=sys.stderr)
             self.exitcode = EXIT_INTERRUPTED
             return
