@@ -131,9 +131,6 @@ class Catalogue:
         row = self.db.execute("SELECT * FROM posts WHERE source=? AND guid=?", (source, guid)).fetchone()
         return _post_row(row) if row else None
 
-    def path_taken(self, path: str) -> bool:
-        return self.db.execute("SELECT 1 FROM posts WHERE path=?", (path,)).fetchone() is not None
-
     def claim_path(self, path: str, source: str, guid: str) -> bool:
         """Whether ``path`` is free or already this post's."""
         row = self.db.execute("SELECT source, guid FROM posts WHERE path=?", (path,)).fetchone()
@@ -159,9 +156,6 @@ class Catalogue:
     def posts(self) -> Iterator[PostRow]:
         for row in self.db.execute("SELECT * FROM posts ORDER BY date DESC"):
             yield _post_row(row)
-
-    def count_posts(self) -> int:
-        return self.db.execute("SELECT count(*) FROM posts").fetchone()[0]
 
     # -- sources ---------------------------------------------------------------------
 
