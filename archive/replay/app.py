@@ -8,7 +8,7 @@ Routes (every one GET/HEAD only):
 - ``/web/<timestamp>/<url>`` the capture of ``url`` nearest the time, links rewritten into
   the archive; ``/web/<timestamp>id_/<url>`` the payload as received, original headers;
   ``/web/*/<url>`` every capture of ``url`` — ``archive.replay.captures``;
-- ``/_static/<file>`` the stylesheet — ``archive.replay.static``.
+- ``/_static/<file>`` the stylesheet — ``archive.replay.staticfiles``.
 
 Archived documents are served with a ``Content-Security-Policy`` sandbox and no script source,
 so nothing they carry runs on the replay's origin; the UI itself runs no scripts either.
@@ -26,7 +26,7 @@ from archive.replay.captures import CaptureReplay
 from archive.replay.library import Library
 from archive.replay.posts import PostPages
 from archive.replay.search import SearchIndex
-from archive.replay.static import static
+from archive.replay.staticfiles import static
 from archive.replay.ui import Templates
 from archive.replay.wsgi import HttpError, Request, Response, guard_host
 
