@@ -22,6 +22,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from archive.catalogue import Catalogue
 from archive.cdxj import INDEXED_NAME, index_lines, index_path, warc_paths
+from archive.warc.compat import install_brotli
 from archive.warc.writer import OPEN_SUFFIX
 
 
@@ -54,6 +55,7 @@ class Report:
 
 def _read_records(path: Path, report: Report, records: dict[str, Record]) -> None:
     name = path.name
+    install_brotli()  # warcio's checks read each record's content: br ones too
     try:
         with path.open("rb") as f:
             it = ArchiveIterator(f, check_digests=True)

@@ -127,6 +127,13 @@ def test_wire_crawl_succeeds_and_files_pass_warcio_check(wire):
     assert not list((archive / "warc").glob("*" + OPEN_SUFFIX))
 
 
+def test_verify_reads_the_br_record_in_a_process_of_its_own(wire):
+    """``postarc verify`` decodes content to check it: br too, with no writer in its process."""
+    archive, _site, _run, _records = wire
+    run = postarc("verify", "--archive", str(archive))
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+
+
 def test_payloads_are_stored_exactly_as_sent(wire):
     archive, site, _run, records = wire
     stored = responses(records)
