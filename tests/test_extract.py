@@ -15,6 +15,7 @@ from bench.corpus import CorpusPost, article_page, load_corpus, summary_html
 from bench.measure import markdown_plain_text
 from crawler.demo.server import Resource, SiteServer
 from crawler.demo.site import png
+from tests.conftest import require_tool
 from tests.helpers import REPO, postarc, posts_of, write_sources
 
 CORPUS = Path(os.environ.get("POSTARC_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -177,8 +178,7 @@ def test_page_without_content_gives_nothing() -> None:
 
 @pytest.fixture(scope="module")
 def corpus() -> list[CorpusPost]:
-    if not (CORPUS / "posts").is_dir():
-        pytest.skip(f"no corpus at {CORPUS}")
+    require_tool(f"the shared corpus at {CORPUS} (POSTARC_CORPUS)", (CORPUS / "posts").is_dir())
     return load_corpus(CORPUS)
 
 

@@ -18,17 +18,19 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
 from crawler.demo.server import SiteServer
+from tests.conftest import needs_tool
 from tests.helpers import REPO, posts_of, warcio_check
 from tests.test_redis import POSTS, aggregator, assert_archived_once, fetched, redis_url, sources_file  # noqa: F401
 
-pytest.importorskip("scrapyd", reason="scrapyd is not installed (pip install -e '.[test]')")
-pytest.importorskip("scrapyd_client", reason="scrapyd-client is not installed (pip install -e '.[test]')")
+pytestmark = needs_tool("scrapyd and scrapyd-client (the test extra: pip install -e '.[test]')",
+                        find_spec("scrapyd") and find_spec("scrapyd_client"))
 
 BIN = Path(sys.executable).parent
 
