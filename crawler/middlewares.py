@@ -35,6 +35,9 @@ T = TypeVar("T")
 
 #: ``request.meta`` key under which the response record's location is left for callbacks.
 CAPTURE_META = "warc_capture"
+#: ``request.meta`` key: the URI to record instead of ``request.url`` (its secrets redacted:
+#: ``crawler.credentials``).
+TARGET_URI_META = "postarc_target_uri"
 #: ``Response.flags`` mark of a response served from the archive itself (``crawler.replay``):
 #: it was captured when first fetched, so it is never written again.
 REPLAY_FLAG = "postarc-replay"
@@ -66,7 +69,7 @@ def exchange_from(request: Request, response: Response, wire: WireHead | None) -
     one received, still content-encoded: this middleware runs next to the downloader.
     """
     exchange = HttpExchange(
-        url=request.url,
+        url=request.meta.get(TARGET_URI_META, request.url),
         method=request.method,
         request_headers=[],
         request_body=request.body,

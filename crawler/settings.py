@@ -18,6 +18,9 @@ POSTARC_IMAGES = "local"  # local | remote
 POSTARC_IMAGE_PROXY = ""  # URL prefix put before remote image URLs, e.g. a CORS proxy
 # Processes used for extraction and Markdown conversion (0 = number of cores).
 POSTARC_EXTRACT_WORKERS = 0
+# Secrets of private feeds (${NAME} in sources.yaml) not in the environment: a YAML mapping,
+# owner-only; empty: ~/.config/postarc/secrets.yaml (crawler.credentials).
+POSTARC_SECRETS_FILE = ""
 
 # WARC capture (crawler.middlewares.WarcCaptureMiddleware).
 WARC_ENABLED = True
@@ -104,10 +107,17 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 4.0
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False
 
+# Only the cookies a source configures (auth: {type: cookie}) are sent: Scrapy's cookie jar
+# would replay every site's Set-Cookie on later requests, and the WARC would keep them.
+COOKIES_ENABLED = False
+
 DOWNLOADER_MIDDLEWARES = {
     # After every engine-side middleware (so it sees the request as sent) and before
     # HttpCompressionMiddleware on the way back (so it sees the body as received).
     "crawler.middlewares.WarcCaptureMiddleware": 950,
+    # Private feeds' credentials, to their own origin only, added last and taken off first
+    # (so the WARC capture and every retry or redirect copy see none).
+    "crawler.credentials.CredentialsMiddleware": 960,
     # Scrapy's robots.txt middleware, fixed for requests that wait on a host's robots.txt.
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.robots.RobotsTxtMiddleware": 100,
