@@ -26,7 +26,6 @@ from scrapy.http import Response
 
 from archive.redact import Redactor, basic_credentials
 from crawler.handlers import WIRE_META, WireHead
-from crawler.middlewares import TARGET_URI_META
 from crawler.sources import SECRET_REF, Source, SourcesFile, refs
 
 if TYPE_CHECKING:
@@ -35,6 +34,8 @@ if TYPE_CHECKING:
 
 #: ``request.meta`` key: the names of the headers this middleware set on the request.
 SENT_META = "postarc_credential_headers"
+#: ``request.meta`` key: the URI the WARC capture records instead of ``request.url`` (secrets redacted).
+TARGET_URI_META = "postarc_target_uri"
 
 
 class SecretsError(ValueError):

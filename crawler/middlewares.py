@@ -20,6 +20,7 @@ from scrapy.utils.asyncio import run_in_thread
 from archive.cdxj import index_range, update_index
 from archive.warc.repair import repair_open_files
 from archive.warc.writer import OPEN_SUFFIX, HttpExchange, Original, WarcFiles, Written, payload_digest
+from crawler.credentials import TARGET_URI_META
 from crawler.diskfull import DiskFullGuard
 from crawler.handlers import WIRE_META, WireHead
 from crawler.state import open_state
@@ -35,9 +36,6 @@ T = TypeVar("T")
 
 #: ``request.meta`` key under which the response record's location is left for callbacks.
 CAPTURE_META = "warc_capture"
-#: ``request.meta`` key: the URI to record instead of ``request.url`` (its secrets redacted:
-#: ``crawler.credentials``).
-TARGET_URI_META = "postarc_target_uri"
 #: ``Response.flags`` mark of a response served from the archive itself (``crawler.replay``):
 #: it was captured when first fetched, so it is never written again.
 REPLAY_FLAG = "postarc-replay"
