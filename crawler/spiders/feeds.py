@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -74,6 +75,7 @@ class FeedEntrySpider(scrapy.Spider):
             author=entry.author or feed.title or source.name,
             categories=list(source.categories) or ([feed.title] if feed.title else entry.tags),
             feed_html=entry.html,
+            enclosures=[replace(e, url=redact(e.url)) for e in entry.enclosures],
             fetched_at=fetched_at,
             date_raw=entry.published,  # the dates pipeline falls back to updated_raw
             updated_raw=entry.updated,
