@@ -11,7 +11,7 @@ COMMANDS_MODULE = "crawler.commands"
 
 # Where the archive lives (warc/, indexes/, posts/, state.sqlite).
 POSTARC_ARCHIVE_DIR = "data"
-# Front matter and body form: see README "Markdown posts".
+# Front matter and body form: see docs/format.md.
 POSTARC_DATE_FORMAT = "iso"  # iso | rfc1123
 POSTARC_BODY = "markdown"  # markdown | html
 POSTARC_IMAGES = "local"  # local | remote
@@ -34,7 +34,7 @@ WARC_FSYNC_RECORDS = False
 # the crawl ends, which then waits for it: about 1.5 s per 1000 benchmark posts).
 WARC_INDEX_EVERY = 16 * 1024 * 1024
 # gzip level of each record (1-9; warcio's own is 9): 6 costs a quarter less CPU than 9 for
-# files within 1 % of its size (README, "Performance").
+# files within 1 % of its size (docs/performance.md).
 WARC_GZIP_LEVEL = 6
 # Records exactly as sent and received (reason phrase, header case and order): see crawler/handlers.py.
 # Only the web: a feed is hostile input, and an entry linking file:///etc/passwd (or s3://, ftp://)
@@ -60,7 +60,7 @@ ADDONS = {
     "crawler.consoles.UnloadedRemoteControl": 0,
 }
 
-# Several workers, one crawl (README "Running on more than one machine"): REDIS_URL
+# Several workers, one crawl (docs/distributed.md): REDIS_URL
 # (postarc crawl --redis URL) puts the request queue, the duplicate filter and the crawl
 # state in Redis. Keys start with POSTARC_REDIS_PREFIX (one prefix or Redis database per
 # archive). A worker whose heartbeat stops for POSTARC_REDIS_WORKER_TIMEOUT seconds counts as
@@ -85,7 +85,7 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 8
 DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 50 * 1024 * 1024
 # Article pages above this (decompressed) are archived but not extracted: the post keeps its feed
-# body. Parsing costs ~40x the page in memory (README, "Failure behaviour").
+# body. Parsing costs ~40x the page in memory (docs/failures.md).
 POSTARC_PAGE_MAXSIZE = 5 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 10 * 1024 * 1024
 RETRY_TIMES = 2

@@ -1,7 +1,7 @@
 """Scrapyd, end to end: deploy the project to a local Scrapyd (scrapyd and scrapyd-client from
 PyPI, in the test extra), schedule the feeds spider over HTTP, find the archive written.
 
-This is the README's walk-through ("Running on more than one machine"), run as written: a
+This is the walk-through of docs/operations.md ("Scrapyd") and docs/distributed.md, run as written: a
 Scrapyd of our own on a free 127.0.0.1 port with its files in a temporary directory,
 ``scrapyd-deploy`` run in a copy of the project (it writes ``setup.py`` and build files where
 it runs), ``schedule.json`` with the sources file as spider argument and the archive as a
