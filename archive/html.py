@@ -3,12 +3,14 @@
 Feed bodies are written for a browser running the aggregator's scripts: images hide their real
 URL in lazy-loading attributes or behind a CORS proxy, code is laid out with ``<br>`` and
 ``&nbsp;``, Cloudflare masks e-mail addresses. Everything here first rebuilds the fragment as
-a reader would see it (``_clean_tree``), so the HTML, the image list, the Markdown and the text
+a reader would see it (``clean_tree``), so the HTML, the image list, the Markdown and the text
 blocks all describe the same content.
 
-Parsing is lxml.html; sanitising is lxml_html_clean's ``Cleaner`` (lxml.html.clean moved to
+Parsing is an HTML5 parser (lexbor, through selectolax) whose tree is copied into lxml's, as
+browsers read the markup; sanitising is lxml_html_clean's ``Cleaner`` (lxml.html.clean moved to
 that package in lxml 5.2; we configure it rather than walk the tree ourselves); Markdown is
-markdownify with a small subclass for what it lacks (``archive.markdown_converter``).
+markdownify with a subclass for what it lacks, in ``archive.markdown_converter`` (which imports
+this module; this one does not import it).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from lxml import etree
 from lxml.html import (HtmlComment, HtmlElement, HtmlElementClassLookup, HtmlEntity,
                        HtmlProcessingInstruction)
 from lxml_html_clean import Cleaner
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ _LEADING_INT = re.compile(r"\s*(\d+)")
 _WHITESPACE = re.compile(r"\s+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 # Stands for a blank line inside code, so that collapsing blank lines leaves code alone. NUL
-# cannot occur in the text: lxml refuses it and _parse_body removes it.
+# cannot occur in the text: lxml refuses it and parse_document removes it.
 CODE_BLANK = "\x00"
 
 # Most preferred first: srcset candidates beat these, these beat a plain src.
@@ -107,7 +110,7 @@ class Fragment:
 
 def clean_fragment(html: str, base_url: str | None = None, image_map: Mapping[str, str] | None = None) -> Fragment:
     """``to_html`` plus ``text_blocks`` and ``find_images`` of the result, from one parse."""
-    body = _clean_tree(html, base_url)
+    body = clean_tree(html, base_url)
     if body is None:
         return Fragment("", [], [])
     if image_map is not None:
@@ -118,13 +121,13 @@ def clean_fragment(html: str, base_url: str | None = None, image_map: Mapping[st
 
 def clean_html(html: str, base_url: str | None = None) -> str:
     """The fragment as a reader sees it, safe to embed; '' when there is nothing."""
-    body = _clean_tree(html, base_url)
+    body = clean_tree(html, base_url)
     return "" if body is None else _inner_html(body)
 
 
 def to_html(html: str, base_url: str | None = None, image_map: Mapping[str, str] | None = None) -> str:
     """``clean_html`` with each image's src replaced through ``image_map`` (local copies)."""
-    body = _clean_tree(html, base_url)
+    body = clean_tree(html, base_url)
     if body is None:
         return ""
     for img in body.iter("img"):
@@ -134,7 +137,7 @@ def to_html(html: str, base_url: str | None = None, image_map: Mapping[str, str]
 
 def find_images(html: str, base_url: str | None = None) -> list[Image]:
     """The http(s) images of the cleaned fragment in reading order, each URL once."""
-    body = _clean_tree(html, base_url)
+    body = clean_tree(html, base_url)
     return [] if body is None else _images_of(body)
 
 
@@ -147,50 +150,31 @@ def _images_of(body: HtmlElement) -> list[Image]:
     return list(images.values())
 
 
-def to_markdown(html: str, base_url: str | None = None, image_map: Mapping[str, str] | None = None) -> str:
-    """GitHub-flavoured Markdown of the cleaned fragment; ``image_map`` relinks images."""
-    body = _clean_tree(html, base_url)
-    if body is None:
-        return ""
-    # The whole <body>: a bare fragment like "a.jpg" would make BeautifulSoup warn it looks like a path.
-    source = lxml.html.tostring(body, encoding="unicode")
-    try:
-        # Imported here: markdownify and BeautifulSoup (0.13 s to import) are for the pool's
-        # workers; the crawl's own process, which imports this module too, never needs them.
-        from archive.markdown_converter import PostConverter
-
-        markdown = PostConverter(image_map or {}).convert(source)
-    except RecursionError:
-        # markdownify recurses once per nesting level; soup nested hundreds deep keeps its text.
-        markdown = "\n\n".join(text for text in map(normalise_space, _block_texts(body)) if text)
-    return _tidy_markdown(markdown)
-
-
 def text_blocks(html: str) -> list[str]:
     """The visible text of each block of the cleaned fragment, whitespace-normalised.
 
     Loose text between blocks and lines split by ``<br>`` count as blocks of their own, so
     that two bodies can be compared paragraph by paragraph whatever their markup.
     """
-    body = _clean_tree(html, None)
+    body = clean_tree(html, None)
     return [] if body is None else _texts_of(body)
 
 
 def _texts_of(body: HtmlElement) -> list[str]:
-    return [text for text in map(normalise_space, _block_texts(body)) if text]
+    return [text for text in map(normalise_space, block_texts_of(body)) if text]
 
 
 # --- cleaning --------------------------------------------------------------------------------
 
 
-def _clean_tree(html: str, base_url: str | None) -> HtmlElement | None:
+def clean_tree(html: str, base_url: str | None) -> HtmlElement | None:
     """Parse and clean; the returned <body> holds the clean fragment (None: nothing there)."""
-    body = _parse_body(html)
+    body = parse_body(html)
     if body is None:
         return None
     _decode_cf_emails(body)
     settle_images(body)
-    _drop_unnamable_attributes(body)
+    _drop_hidden(body)
     _CLEANER(body)
     if base_url:
         body.make_links_absolute(base_url, resolve_base_href=False, handle_failures="ignore")
@@ -201,31 +185,101 @@ def _clean_tree(html: str, base_url: str | None) -> HtmlElement | None:
 
 
 def parse_document(html: str) -> HtmlElement | None:
-    """The <html> root of a whole document, or of a fragment wrapped in one (None: nothing there)."""
+    """The <html> root of a whole document, or of a fragment wrapped in one (None: nothing there).
+
+    Read as a browser reads it (the HTML5 parsing algorithm, lexbor through selectolax): a "<"
+    that opens no tag stays text ("a < b", "new Map<>()"), a stray "</p>" makes an empty
+    paragraph, misnested and unclosed tags are repaired as browsers repair them. A fragment is
+    parsed as a page's body would parse it (context <body>, standards mode). Then copied into an
+    lxml tree, which the cleaner and trafilatura take.
+    """
     text = _NOT_XML_CHAR.sub("", html or "")
     if not text.strip():
         return None
-    if not _DOCUMENT_START.match(text):
-        # Without the wrapper libxml2 would put leading text into an invented <p>.
-        text = f"<html><body>{text}</body></html>"
-    # Bytes with an explicit encoding: a str with an XML encoding declaration is refused, and a
-    # <meta charset> inside the fragment must not re-decode it. One parser per call: thread-safe.
-    # huge_tree: past 256 levels (unclosed <font>s suffice) libxml2 would silently drop the rest.
-    parser = _HTMLParser(encoding="utf-8", huge_tree=True)
-    try:
-        root = lxml.html.document_fromstring(text.encode("utf-8"), parser=parser)
-    except etree.ParserError:  # "Document is empty": only comments or the like
-        return None
-    _drop_unnamable_elements(root)
+    if _DOCUMENT_START.match(text):
+        source = LexborHTMLParser(text).root
+    else:
+        source = LexborHTMLParser(text, is_fragment=True, fragment_tag="body").root
+    root = _PARSER.makeelement("html")
+    if _DOCUMENT_START.match(text):
+        _copy_children(source.child if source is not None else None, root)
+    else:
+        _copy_children(source, etree.SubElement(root, "body"))
+    if root.find("body") is None:
+        etree.SubElement(root, "body")
     return root
 
 
+def _copy_children(first: LexborNode | None, parent: HtmlElement) -> None:
+    """``first`` and its following siblings, with their subtrees, appended to ``parent``.
+
+    Iterative (posts nest hundreds deep). Comments are left out. An element whose name lxml
+    refuses (``<d;>``, ``<string,\xa0string>``: names a browser accepts) gives way to its content,
+    and attributes with such names are dropped; characters XML cannot hold (which character
+    references can still produce: ``&#1;``) are removed. One loop with no calls of ours per
+    node: it runs for every node of every page.
+    """
+    sub_element, not_xml, names = etree.SubElement, _NOT_XML_CHAR, _NAME_OK
+    stack: list[tuple[LexborNode | None, HtmlElement]] = [(first, parent)]
+    while stack:
+        node, into = stack.pop()
+        last = into[-1] if len(into) else None  # the element the next text is the tail of
+        while node is not None:
+            tag = node.tag
+            if tag == "-text":
+                text = node.text_content
+                if text:
+                    try:
+                        if last is None:
+                            into.text = (into.text or "") + text
+                        else:
+                            last.tail = (last.tail or "") + text
+                    except ValueError:  # a character XML cannot hold (lxml checks every string)
+                        text = not_xml.sub("", text)
+                        if last is None:
+                            into.text = (into.text or "") + text
+                        else:
+                            last.tail = (last.tail or "") + text
+            elif tag[0] not in "-!":
+                child = node.child
+                ok = names.get(tag)
+                if ok is None:
+                    ok = names[tag] = _ATTRIBUTE_NAME.match(tag) is not None
+                if ok:
+                    el = sub_element(into, tag)
+                    attributes = node.attributes
+                    if attributes:
+                        for name, value in attributes.items():
+                            ok = names.get(name)
+                            if ok is None:
+                                ok = names[name] = _ATTRIBUTE_NAME.match(name) is not None
+                            if ok:
+                                try:
+                                    el.set(name, value or "")
+                                except ValueError:
+                                    el.set(name, not_xml.sub("", value))
+                    if child is not None:
+                        stack.append((node.next, into))
+                        node, into, last = child, el, None
+                        continue
+                    last = el
+                elif child is not None:
+                    stack.append((node.next, into))  # the children take the element's place
+                    node = child
+                    continue
+            node = node.next
+
+
+# Whether lxml takes a tag or attribute name, by name: pages repeat a few dozen of them.
+_NAME_OK: dict[str, bool] = {}
+
+
 class _HTMLParser(etree.HTMLParser):
-    """lxml.html's parser with the same element classes, looked up in C.
+    """Makes lxml.html's element classes, looked up in C.
 
     lxml.html.HTMLParser asks a Python method for the class of every element object it hands
     out, half the time of walking a page's tree. A namespace lookup with the same
-    table (the HTML parser lowercases tag names, as that method does) gives the same classes.
+    table gives the same classes.
     """
 
     _lookup = etree.ElementNamespaceClassLookup(etree.ElementDefaultClassLookup(
@@ -237,7 +291,10 @@ class _HTMLParser(etree.HTMLParser):
         self.set_element_class_lookup(self._lookup)
 
 
-def _parse_body(html: str) -> HtmlElement | None:
+_PARSER = _HTMLParser()
+
+
+def parse_body(html: str) -> HtmlElement | None:
     """The <body> of a fragment or of a whole document (trafilatura returns those)."""
     root = parse_document(html)
     return None if root is None else root.find("body")
@@ -248,21 +305,11 @@ def _inner_html(el: HtmlElement) -> str:
     return (html_lib.escape(el.text or "", quote=False) + children).strip()
 
 
-def _drop_unnamable_elements(root: HtmlElement) -> None:
-    """libxml2 makes elements of broken tags such as ``<d;>``, which XML tools cannot read back
-    once written (trafilatura re-parses its output and raises): such an element gives way to its
-    content."""
-    for el in [el for el in root.iter(etree.Element) if not _ATTRIBUTE_NAME.match(el.tag)]:
-        el.drop_tag()
-
-
-def _drop_unnamable_attributes(root: HtmlElement) -> None:
-    """libxml2 accepts attribute names such as '0' or '{' that lxml then refuses to delete."""
-    for el in root.iter(etree.Element):
-        if not all(_ATTRIBUTE_NAME.match(name) for name in el.attrib):
-            named = {name: value for name, value in el.attrib.items() if _ATTRIBUTE_NAME.match(name)}
-            el.attrib.clear()
-            el.attrib.update(named)
+def _drop_hidden(root: HtmlElement) -> None:
+    """Elements with the ``hidden`` attribute are not shown by browsers (nor kept here); the
+    cleaner would drop the attribute and show them."""
+    for el in root.xpath(".//*[@hidden]"):
+        el.drop_tree()
 
 
 def _decode_cf_emails(root: HtmlElement) -> None:
@@ -295,7 +342,8 @@ def _decode_cf_email(hex_data: str) -> str | None:
 
 
 def settle_images(root: HtmlElement) -> None:
-    """Give every <img> its real src; drop tracking pixels, source-less images, <picture>."""
+    """Give every <img> its real src; drop tracking pixels, source-less images, <picture>, and
+    the <object> wrappers that hide images."""
     for img in list(root.iter("img")):
         src = _real_src(img)
         if src is None or _is_pixel(img):
@@ -304,8 +352,13 @@ def settle_images(root: HtmlElement) -> None:
             img.set("src", src)
     for picture in list(root.iter("picture")):
         for source in list(picture.iter("source")):
-            source.drop_tag()  # libxml2 does not know <source> is void: it holds what follows
+            source.drop_tag()
         picture.drop_tag()
+    # An <object> that embeds nothing shows its content, as here ``List<Object>`` in code does;
+    # the cleaner and trafilatura would drop it with the images inside.
+    for obj in list(root.iter("object")):
+        if not obj.get("data") and obj.find(".//img") is not None:
+            obj.drop_tag()
 
 
 def _real_src(img: HtmlElement) -> str | None:
@@ -352,7 +405,8 @@ def _is_pixel(img: HtmlElement) -> bool:
 
 def normalise_pre(root: HtmlElement) -> None:
     """Code laid out as 'line<br>' (often followed by a newline) and &nbsp; becomes plain text;
-    nested <pre>s (trafilatura writes <pre><pre>) become one."""
+    nested <pre>s (trafilatura writes <pre><pre>) become one; images inside code go between
+    the pieces of it (code keeps only text: trafilatura and Markdown would drop them)."""
     for pre in list(root.iter("pre")):
         if next(pre.iterancestors("pre"), None) is not None:
             pre.drop_tag()
@@ -365,9 +419,41 @@ def normalise_pre(root: HtmlElement) -> None:
             el.text = el.text and el.text.replace("\xa0", " ")
             if el is not pre:
                 el.tail = el.tail and el.tail.replace("\xa0", " ")
+    for pre in list(root.iter("pre")):
+        _split_out_images(pre)
+    for pre in root.iter("pre"):
+        # An HTML parser drops the newline right after <pre>, and lxml writes none extra: a
+        # leading newline would be lost at each re-reading of the cleaned HTML.
+        pre.text = pre.text and pre.text.lstrip("\r\n")
 
 
-def _block_texts(root: HtmlElement) -> Iterator[str]:
+def _split_out_images(pre: HtmlElement) -> None:
+    """``<pre>a<div><img></div>b</pre>`` -> ``<pre>a</pre><div><img></div><pre>b</pre>``."""
+    holders = [child for child in pre if child.tag == "img" or child.find(".//img") is not None]
+    if not holders:
+        return
+    pieces: list[HtmlElement] = []
+    piece = pre.makeelement("pre", pre.attrib)
+    piece.text = pre.text
+    for child in list(pre):
+        if child in holders:
+            tail, child.tail = child.tail, None
+            pieces += [piece, child]
+            piece = pre.makeelement("pre", pre.attrib)
+            piece.text = tail
+        else:
+            piece.append(child)
+    pieces.append(piece)
+    kept = [el for el in pieces if el.tag != "pre" or "".join(el.itertext()).strip()]
+    kept[-1].tail = pre.tail
+    parent = pre.getparent()
+    at = parent.index(pre)
+    parent.remove(pre)
+    for offset, el in enumerate(kept):
+        parent.insert(at + offset, el)
+
+
+def block_texts_of(root: HtmlElement) -> Iterator[str]:
     """Raw text of each run between block boundaries and line breaks, in document order."""
     parts: list[str] = []
     for event, el in etree.iterwalk(root, events=("start", "end")):
@@ -389,7 +475,7 @@ def mapped_url(url: str, image_map: Mapping[str, str] | None) -> str:
     return image_map.get(url, url) if image_map else url
 
 
-def _tidy_markdown(markdown: str) -> str:
+def tidy_markdown(markdown: str) -> str:
     """No trailing spaces, one blank line between blocks (code keeps up to two), one final newline.
 
     Split on "\\n" only: str.splitlines() would also break lines at U+2028, U+0085 and the like.

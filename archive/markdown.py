@@ -14,7 +14,8 @@ import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 
-from archive.html import to_html, to_markdown
+from archive.html import to_html
+from archive.markdown_converter import to_markdown
 
 SLUG_MAX = 48
 # C0/C1 controls (except tab and newline, handled apart), DEL, bidi overrides and isolates,
@@ -106,11 +107,12 @@ def _running(pid: int) -> bool:
 
 
 def render_body(html: str, form: str, image_map: dict[str, str]) -> str:
-    """The post body: Markdown (default) or the cleaned HTML in a ``<div>``, as the seed has it."""
+    """The post body (``html`` as ``archive.extract.choose_body`` made it): Markdown (default)
+    or the cleaned HTML in a ``<div>``, as the seed has it."""
     if form == "html":
         # One HTML block to Markdown renderers: a blank line would end it, and what follows (the
         # text of a <pre>, say) would be read as Markdown, "[x](javascript:…)" becoming a link. The
         # newline before a blank line becomes a character reference, which renders the same.
         body = _BEFORE_BLANK_LINE.sub("&#10;", to_html(html, image_map=image_map).strip())
         return f"<div>\n{body}\n</div>\n" if body else "<div>\n</div>\n"
-    return to_markdown(html, image_map=image_map)
+    return to_markdown(html, image_map=image_map, cleaned=True)  # choose_body's HTML: clean

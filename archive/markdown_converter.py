@@ -1,18 +1,32 @@
-"""markdownify as postarc needs it: the converter ``archive.html.to_markdown`` runs.
+"""A post's cleaned HTML as Markdown that renders as the source reads: ``to_markdown``.
+
+The Markdown must show the same text in marked as Hexo configures it (GFM, autolinks, breaks,
+smartypants), in markdown-it (CommonMark, what ``postarc replay`` uses) and on GitHub. So:
+emphasis CommonMark cannot open or close where it stands (``**漏洞。**据悉``, ``END**·**``,
+``**a****b**``) is written as inline ``<strong>``/``<em>``; text that would start a list, heading,
+quote, fence or table is escaped; what marked autolinks (bare URLs, ``www.``, e-mail addresses)
+is written as an explicit link, never with backslashes inside; line breaks are ``<br>``, so no
+text starts a line where it could read as block syntax; a table Markdown cannot hold (cells
+beside the header's count, spans, lists or code in cells) stays an HTML table.
 
 Apart from ``archive.html`` so that only processes that convert (the worker pool, rebuilds)
-import markdownify and BeautifulSoup.
+import markdownify and BeautifulSoup (0.13 s).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 
-from bs4 import NavigableString, Tag
-from markdownify import ATX, BACKSLASH, MarkdownConverter
+from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4.builder import HTMLTreeBuilder
+from lxml import etree
+from lxml.html import HtmlElement
+from markdownify import ATX, MarkdownConverter
 
-from archive.html import BLOCK_TAGS, CODE_BLANK, mapped_url, normalise_space
+from archive.html import (BLOCK_TAGS, CODE_BLANK, block_texts_of, clean_tree, mapped_url, normalise_space, parse_body,
+                          tidy_markdown)
 
 _UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
 _BACKTICKS = re.compile(r"`+")
@@ -20,44 +34,240 @@ _BACKTICKS = re.compile(r"`+")
 # text (the next element's Markdown may start with a letter).
 _TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?]|\Z)")
 _CODE_BLANK_RUN = re.compile(r"\n(?:[ \t]*\n){3,}")
+# "&copy;" written as text would render as "©".
+_ENTITY_LIKE = re.compile(r"&(?=#?[0-9A-Za-z]+;)")
+# What starts a block when it opens a line: list items ("- ", "+ ", "1. ", "1) "), thematic
+# breaks, ATX headings, quotes ("*", "_", backticks and "~" are escaped everywhere). Text never
+# holds a newline (line breaks are "<br>"), so setext underlines and tables cannot start.
+_BLOCK_START = re.compile(r"^(\s*)(?:([-+>]|#(?=#{0,5}(?:\s|\Z)))|(\d{1,9})(?=[.)](?:\s|\Z)))")
+# What marked (GFM) autolinks in text: its url and email rules (marked's src/rules.ts).
+_AUTOLINK = re.compile(
+    r"(?:(?:https?|ftp)://|www\.)(?:[a-zA-Z0-9\-]+\.?)+[^\s<]*"
+    r"|[A-Za-z0-9._+-]+@[a-zA-Z0-9_-]+(?:\.[a-zA-Z0-9_-]*[a-zA-Z0-9])+(?![-_])")
+# marked's _backpedal: trailing punctuation is not part of an autolinked URL.
+_BACKPEDAL = re.compile(r"(?:[^?!.,:;*_'\"~()&]+|\([^)]*\)|&(?![a-zA-Z0-9]+;$)|[?!.,:;*_'\"~)]+(?!$))+")
+_EMAIL = re.compile(r"[A-Za-z0-9._+-]+@")
+# What CommonMark reads as an e-mail autolink <…> (its spec, 6.5).
+_COMMONMARK_EMAIL = re.compile(r"[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+                               r"(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\Z")
+# What a CommonMark autolink <…> may hold.
+_AUTOLINK_SAFE = re.compile(r"[^\s<>\x00-\x1f]+\Z")
+_EMPHASIS = {"b": "**", "strong": "**", "em": "*", "i": "*", "del": "~~", "s": "~~", "strike": "~~"}
+_HTML_OF = {"b": "strong", "strong": "strong", "em": "em", "i": "em", "del": "del", "s": "del", "strike": "del"}
+_HEADINGS = frozenset(f"h{n}" for n in range(1, 7))
+# Elements that make a table cell more than one line of inline Markdown.
+_CELL_BLOCKS = ["p", "div", "ul", "ol", "pre", "table", "blockquote", "hr", "dl", *sorted(_HEADINGS)]
+# Markup a fenced code block can stand for: text styles, which code shows plainly.
+_CODE_INLINE = frozenset({"br", "code", "span", "b", "strong", "i", "em", "u", "s", "small", "sub", "sup", "kbd",
+                          "samp", "var", "mark", "font", "tt"})
+_EDGE_SPACE = re.compile(r"^((?:\s|<br>)*)(.*?)((?:\s|<br>)*)\Z", re.DOTALL)
+_BLANK_LINE = re.compile(r"\n(?=[ \t]*\n)")
+
+
+def to_markdown(html: str, base_url: str | None = None, image_map: Mapping[str, str] | None = None, *,
+                cleaned: bool = False) -> str:
+    """GitHub-flavoured Markdown of the cleaned fragment; ``image_map`` relinks images.
+
+    ``cleaned``: ``html`` is already what ``archive.html.clean_fragment`` made of a body (what
+    the worker pool renders), so it is only parsed: cleaning it again changes nothing.
+    """
+    body = parse_body(html) if cleaned else clean_tree(html, base_url)
+    if body is None:
+        return ""
+    try:
+        soup = BeautifulSoup("", builder=_LxmlTreeBuilder(body))
+        markdown = PostConverter(image_map or {}).convert_soup(soup)
+    except RecursionError:
+        # markdownify recurses once per nesting level; soup nested hundreds deep keeps its text.
+        markdown = "\n\n".join(text for text in map(normalise_space, block_texts_of(body)) if text)
+    return tidy_markdown(markdown)
+
+
+class _LxmlTreeBuilder(HTMLTreeBuilder):
+    """BeautifulSoup's tree made from an lxml tree, as it stands: no second parse of serialized
+    HTML (by libxml2, which reads some HTML5 trees differently), and faster."""
+
+    NAME = "postarc-lxml-tree"
+    features = [NAME]
+
+    def __init__(self, root: HtmlElement) -> None:
+        super().__init__()
+        self.root = root
+
+    def prepare_markup(self, markup, user_specified_encoding=None, document_declared_encoding=None,
+                       exclude_encodings=None):  # noqa: ANN001, ANN201 - bs4's signature
+        yield markup, None, None, False
+
+    def feed(self, markup: str) -> None:
+        soup = self.soup
+        for event, el in etree.iterwalk(self.root, events=("start", "end")):
+            if not isinstance(el.tag, str):  # comments, processing instructions
+                if event == "end" and el.tail:
+                    soup.handle_data(el.tail)
+                continue
+            if event == "start":
+                soup.handle_starttag(el.tag, None, None, dict(el.attrib))
+                if el.text:
+                    soup.handle_data(el.text)
+            else:
+                soup.endData()
+                soup.handle_endtag(el.tag)
+                if el.tail and el is not self.root:
+                    soup.handle_data(el.tail)
 
 
 class PostConverter(MarkdownConverter):
-    """markdownify, plus: images everywhere and relinked, safe code fences, pipes in cells,
-    and paragraph breaks for the ``<br>``s that feeds use between paragraphs."""
+    """markdownify, plus what the module docstring lists: images everywhere and relinked, safe
+    code fences, pipes in cells, paragraph breaks for the ``<br>``s feeds use between paragraphs."""
 
     def __init__(self, image_map: Mapping[str, str]) -> None:
-        super().__init__(heading_style=ATX, bullets="-", newline_style=BACKSLASH, table_infer_header=True,
-                         bs4_options="lxml")
+        # wrap without a width: whitespace in text (newlines too) becomes one space, as a browser
+        # shows it; a newline left in would be a line break in Hexo (marked's breaks: true).
+        super().__init__(heading_style=ATX, bullets="-", table_infer_header=True, wrap=True, wrap_width=None)
         self.image_map = image_map
+
+    # --- text ------------------------------------------------------------------------------------
 
     def escape(self, text: str, parent_tags: set[str]) -> str:
         # Text is text to every Markdown renderer (Hexo, the replay): a post quoting "<script>"
         # or "[x](javascript:…)" (or a hostile one) must show it, not make a live tag or link of
-        # it. "\<", "\[" and "\]" show the character; a "<" that cannot open a tag ("a < b") stays.
-        text = super().escape(text, parent_tags).replace("[", r"\[").replace("]", r"\]")
-        return _TAG_OPEN.sub(r"\\<", text)
+        # it. What marked would autolink is written as a link itself: no escape may fall inside.
+        if not text:
+            return ""
+        out, pos = [], 0
+        for match in _AUTOLINK.finditer(text):
+            link = _backpedal(match.group())
+            if not link or match.start() < pos:
+                continue
+            out.append(self._escape_plain(text[pos:match.start()], parent_tags, pos == 0))
+            out.append(self._autolink(link, parent_tags))
+            pos = match.start() + len(link)
+        out.append(self._escape_plain(text[pos:], parent_tags, pos == 0))
+        return "".join(out)
+
+    def _escape_plain(self, text: str, parent_tags: set[str], at_start: bool) -> str:
+        if not text:
+            return ""
+        text = text.replace("\\", "\\\\")  # doubled, a backslash shows, whatever comes to follow it
+        text = super().escape(text, parent_tags)
+        text = text.replace("[", r"\[").replace("]", r"\]").replace("`", r"\`").replace("~", r"\~")
+        text = _ENTITY_LIKE.sub(r"\\&", _TAG_OPEN.sub(r"\\<", text))
+        if at_start:
+            # Any text may open a line of Markdown (first in a paragraph, a list item, a cell).
+            text = _BLOCK_START.sub(_escape_block_start, text, count=1)
+        return text
+
+    def _autolink(self, link: str, parent_tags: set[str]) -> str:
+        if "a" in parent_tags:
+            # No link in a link. marked autolinks a link's text after an image in it: an empty
+            # comment (shown by no renderer) after the first character keeps it from matching.
+            return f"{link[0]}<!-- -->{self._escape_plain(link[1:], parent_tags, False)}"
+        if _EMAIL.match(link):
+            if _COMMONMARK_EMAIL.match(link):
+                return f"<{link}>"
+            return f"[{self._escape_plain(link, parent_tags | {'a'}, False)}]({_markdown_url('mailto:' + link)})"
+        if link.lower().startswith("www."):
+            return f"[{self._escape_plain(link, parent_tags | {'a'}, False)}]({_markdown_url('http://' + link)})"
+        if _AUTOLINK_SAFE.match(link):
+            return f"<{link}>"
+        return f"[{self._escape_plain(link, parent_tags | {'a'}, False)}]({_markdown_url(link)})"
+
+    # --- inline ----------------------------------------------------------------------------------
+
+    def _emphasis(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        """``**text**`` where CommonMark reads it as emphasis there, else ``<strong>text</strong>``."""
+        if "_noformat" in parent_tags:
+            return text
+        prefix, text, suffix = _EDGE_SPACE.match(text).groups()
+        prefix, suffix = _edge(prefix), _edge(suffix)
+        if not text:
+            return prefix or suffix
+        markup = _EMPHASIS[el.name]
+        if markup == "~~":  # marked also reads single "~" runs, markdown-it only pairs: <del> for all
+            return f"{prefix}<del>{text}</del>{suffix}"
+        before = " " if prefix else _char_before(el)
+        after = " " if suffix else _char_after(el)
+        # Beside another run of its character the delimiters would merge ("**a****b**"); runs of
+        # it inside (nested emphasis: text's own are escaped) pair up in ways renderers differ on.
+        nested = re.search(r"(?<!\\)" + re.escape(markup[0]), text)
+        if (not nested and markup[0] not in (before, after) and _can_open(before, text[0])
+                and _can_close(text[-1], after)):
+            return f"{prefix}{markup}{text}{markup}{suffix}"
+        tag = _HTML_OF[el.name]
+        return f"{prefix}<{tag}>{text}</{tag}>{suffix}"
+
+    convert_b = convert_strong = convert_em = convert_i = convert_del = convert_s = convert_strike = _emphasis
 
     def convert_a(self, el: Tag, text: str, parent_tags: set[str]) -> str:
         # markdownify writes the href as is: a ")" in it would end the link early and what
         # follows would be read as Markdown ("…/a)<script>" made a live tag).
-        if el.get("href"):
-            el["href"] = _markdown_url(el["href"])
-        return super().convert_a(el, text, parent_tags)
+        if "_noformat" in parent_tags:
+            return text
+        prefix, text, suffix = _EDGE_SPACE.match(text).groups()
+        prefix, suffix = _edge(prefix), _edge(suffix)
+        href = el.get("href")
+        if not text or not href:
+            return prefix + text + suffix
+        title = normalise_space(el.get("title") or "").replace('"', r"\"")
+        return f'{prefix}[{text}]({_markdown_url(href)}{f" {chr(34)}{title}{chr(34)}" if title else ""}){suffix}'
 
     def convert_img(self, el: Tag, text: str, parent_tags: set[str]) -> str:
         # markdownify keeps only the alt text inside headings and table cells: we keep images.
-        alt = normalise_space(el.get("alt") or "").replace("[", r"\[").replace("]", r"\]")
+        alt = normalise_space(el.get("alt") or "").replace("\\", "\\\\").replace("[", r"\[").replace("]", r"\]")
         url = _markdown_url(mapped_url(el.get("src") or "", self.image_map))
         title = normalise_space(el.get("title") or "").replace('"', r"\"")
         return f'![{alt}]({url} "{title}")' if title else f"![{alt}]({url})"
 
     def convert_br(self, el: Tag, text: str, parent_tags: set[str]) -> str:
-        if "_inline" not in parent_tags and _is_paragraph_break(el):
+        # "<br>", not "\" + newline: no text after it starts a line (where "- x" would be a list
+        # item), it ends no paragraph as a stray "\", and it works in headings and table cells.
+        if not (parent_tags & (_HEADINGS | {"td", "th"})) and _is_paragraph_break(el):
             return "\n\n"
-        return super().convert_br(el, text, parent_tags)
+        return "<br>"
+
+    def convert_code(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        if "_noformat" in parent_tags and "pre" in parent_tags:
+            return text
+        if "`" in (_char_before(el), _char_after(el)) or any(isinstance(child, Tag) for child in el.descendants):
+            # Markup inside (an image, a link, a line break): a code span would show it as text.
+            # Beside a backtick (another code span), the backtick runs would merge. And marked
+            # reads what follows an inline <code> tag raw (escapes shown): the content, plain.
+            return self.process_children(el, parent_tags)
+        prefix, text, suffix = _EDGE_SPACE.match(text).groups()
+        if not text:
+            return _edge(prefix) or _edge(suffix)
+        longest = max((len(run) for run in _BACKTICKS.findall(text)), default=0)
+        ticks = "`" * (longest + 1)
+        pad = " " if longest or text.startswith(" ") or text.endswith(" ") else ""
+        return f"{_edge(prefix)}{ticks}{pad}{text}{pad}{ticks}{_edge(suffix)}"
+
+    convert_kbd = convert_samp = convert_code
+
+    def process_children(self, el: Tag, parent_tags: set[str]) -> str:
+        """The children of ``el`` converted as ordinary (escaped, formatted) content."""
+        tags = (parent_tags | {el.name}) - {"_noformat"}
+        return "".join(self.process_element(child, tags) for child in el.children)
+
+    # --- blocks ----------------------------------------------------------------------------------
+
+    def convert_hN(self, n: int, el: Tag, text: str, parent_tags: set[str]) -> str:
+        text = text.strip()
+        if text.endswith("#") and not text.endswith("\\#"):  # would be read as the closing sequence
+            text = text[:-1] + "\\#"
+        return super().convert_hN(n, el, text, parent_tags)
+
+    def convert_dt(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        # markdownify writes Pandoc's definition lists (": text"), which CommonMark shows as is.
+        return self.convert_p(el, text, parent_tags)
+
+    convert_dd = convert_dt
 
     def convert_pre(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        if any(isinstance(child, Tag) and child.name not in _CODE_INLINE for child in el.descendants):
+            # An image, a link or a block inside (``List<Header>`` opens a <header>): a fence would
+            # show their Markdown as code, or join lines a browser breaks. A <pre> HTML block ends
+            # only at "</pre>", blank lines and all.
+            return "\n\n" + self._html(el) + "\n\n"
         code = text.strip("\n")
         if not code.strip():
             return ""
@@ -67,11 +277,148 @@ class PostConverter(MarkdownConverter):
         code = "\n".join(line if line.strip() else CODE_BLANK for line in lines)
         return f"\n\n{fence}\n{code}\n{fence}\n\n"
 
+    def convert_table(self, el: Tag, text: str, parent_tags: set[str]) -> str:
+        if _fits_markdown(el):
+            return super().convert_table(el, text, parent_tags)
+        # One HTML block: a blank line would end it (a newline before one becomes a reference).
+        return "\n\n" + _BLANK_LINE.sub("&#10;", self._html(el)) + "\n\n"
+
+    def _html(self, el: Tag) -> str:
+        """``el`` as HTML, its images relinked."""
+        for img in el.find_all("img"):
+            img["src"] = mapped_url(img.get("src") or "", self.image_map)
+        return str(el)
+
     def convert_td(self, el: Tag, text: str, parent_tags: set[str]) -> str:
         return super().convert_td(el, _UNESCAPED_PIPE.sub(r"\\|", text), parent_tags)
 
     def convert_th(self, el: Tag, text: str, parent_tags: set[str]) -> str:
         return super().convert_th(el, _UNESCAPED_PIPE.sub(r"\\|", text), parent_tags)
+
+
+def _escape_block_start(match: re.Match[str]) -> str:
+    space, mark, digits = match.groups()
+    return f"{space}{digits}\\" if digits else f"{space}\\{mark}"
+
+
+def _backpedal(link: str) -> str:
+    while True:
+        match = _BACKPEDAL.match(link)
+        shorter = match.group() if match else ""
+        if shorter == link:
+            return link
+        link = shorter
+
+
+def _edge(space: str) -> str:
+    """What stays of whitespace moved out of an inline element: a line break, or one space."""
+    return "<br>" if "<br>" in space else " " if space else ""
+
+
+# --- CommonMark's flanking rules ------------------------------------------------------------------
+
+
+def _kind(char: str) -> str:
+    """"space", "punct" or "other", as CommonMark classes the character beside a delimiter run.
+
+    Unicode symbols count as punctuation in CommonMark 0.31 but not in older renderers: they
+    come back as "either", and emphasis next to them is written in HTML.
+    """
+    if not char or char.isspace():
+        return "space"
+    category = unicodedata.category(char)
+    if category.startswith("P") or (char.isascii() and not char.isalnum()):
+        return "punct"
+    return "either" if category.startswith("S") else "other"
+
+
+def _can_open(before: str, first: str) -> bool:
+    inner, outer = _kind(first), _kind(before)
+    # marked (GFM) does not count "~" as punctuation beside "*" runs as CommonMark does.
+    if inner in ("space", "either") or first in "*_~" or before == "~":
+        return False
+    return inner == "other" or outer in ("space", "punct")
+
+
+def _can_close(last: str, after: str) -> bool:
+    inner, outer = _kind(last), _kind(after)
+    if inner in ("space", "either") or last in "*_~" or after == "~":
+        return False
+    return inner == "other" or outer in ("space", "punct")
+
+
+def _char_before(el: Tag) -> str:
+    """The character the Markdown before ``el`` ends with, as far as it can be told from the tree;
+    another emphasis right before counts as its delimiter ("*", "~"), which would merge with ours."""
+    node = el
+    while True:
+        sibling = node.previous_sibling
+        while isinstance(sibling, NavigableString) and not str(sibling):
+            sibling = sibling.previous_sibling
+        if sibling is None:
+            node = node.parent
+            if node is None or node.name in BLOCK_TAGS or node.name in ("[document]", "td", "th"):
+                return " "
+            if node.name in _EMPHASIS:
+                return _EMPHASIS[node.name][0]
+            if node.name == "a":
+                return "["
+            continue
+        return _edge_char(sibling, last=True)
+
+
+def _char_after(el: Tag) -> str:
+    node = el
+    while True:
+        sibling = node.next_sibling
+        while isinstance(sibling, NavigableString) and not str(sibling):
+            sibling = sibling.next_sibling
+        if sibling is None:
+            node = node.parent
+            if node is None or node.name in BLOCK_TAGS or node.name in ("[document]", "td", "th"):
+                return " "
+            if node.name in _EMPHASIS:
+                return _EMPHASIS[node.name][0]
+            if node.name == "a":
+                return "]"
+            continue
+        return _edge_char(sibling, last=False)
+
+
+def _edge_char(node: Tag | NavigableString, last: bool) -> str:
+    if isinstance(node, NavigableString):
+        text = str(node)
+        return text[-1] if last else text[0]
+    if node.name in _EMPHASIS:
+        return _EMPHASIS[node.name][0]
+    if node.name in BLOCK_TAGS or node.name == "br":
+        return " "
+    if node.name == "a" and node.get("href"):
+        return ")" if last else "["
+    if node.name == "img":
+        return ")" if last else "!"
+    if node.name in ("code", "kbd", "samp"):
+        # A code span, unless markup inside makes it plain text: then a letter, the safe guess.
+        return "a" if node.find(True) is not None else "`"
+    text = node.get_text()
+    return (text[-1] if last else text[0]) if text else "*"  # empty: unknown, be careful
+
+
+def _fits_markdown(table: Tag) -> bool:
+    """A GFM table holds it: every row as many cells as the first, no spans, one line per cell."""
+    rows = [row for row in table.find_all("tr") if row.find_parent("table") is table]
+    if not rows:
+        return True
+    widths = set()
+    for row in rows:
+        cells = row.find_all(["td", "th"], recursive=False)
+        for cell in cells:
+            if cell.get("colspan", "1") != "1" or cell.get("rowspan", "1") != "1":
+                return False
+            if cell.find(_CELL_BLOCKS) is not None:
+                return False
+        widths.add(len(cells))
+    return len(widths) == 1
 
 
 def _is_paragraph_break(br: Tag) -> bool:
@@ -92,4 +439,5 @@ def _content_sibling(el: Tag, direction: str) -> Tag | NavigableString | None:
 
 def _markdown_url(url: str) -> str:
     """Spaces and parentheses would end a Markdown link destination early."""
-    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+    return (url.replace("\\", "%5C").replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+            .replace("<", "%3C").replace(">", "%3E"))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from archive.enclosures import Enclosure
 from archive.warc.writer import Written
 
 
@@ -27,7 +26,6 @@ class Post:
     updated_raw: str | None = None
     timezone: str = "UTC"
     gmt_is: str | None = None
-    enclosures: list[Enclosure] = field(default_factory=list)  # front matter ``enclosures:``
     page_url: str | None = None
     page_html: str | None = None
     page_error: str | None = None

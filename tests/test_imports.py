@@ -77,8 +77,6 @@ def describe(component: list[str]) -> str:
     return ", ".join(component)
 
 
-@pytest.mark.xfail(strict=True, reason="archive.html and archive.markdown_converter import each other (issue 18 "
-                                        "item 5): the html/markdown_converter split removes it")
 def test_archive_has_no_import_circles() -> None:
     assert [describe(c) for c in circles("archive")] == []
 
