@@ -72,13 +72,18 @@ def _page_fragment(page_html: str, page_url: str | None) -> Fragment:
     elements = int(_COUNT_NODES(root))
     if elements > PAGE_MAX_ELEMENTS:
         raise PageTooLarge(f"the page has {elements} elements, more than {PAGE_MAX_ELEMENTS} (PAGE_MAX_ELEMENTS)")
+    # Comments go, their tails stay: trafilatura, which loads pages without comments, drops the
+    # text after one, and React pages put "<!-- -->" inside sentences ("And <!-- -->winter…").
+    etree.strip_elements(root, etree.Comment, etree.ProcessingInstruction, with_tail=False)
     stand_ins = _stand_in_images(root, page_url)
     _paragraphize(root)
     normalise_pre(root)
     _mark_code(root)
+    # trafilatura's balanced focus, not favor_recall: it retries short extractions in recall mode
+    # itself, while favor_recall kept a side section or a few words of whole articles (bench.pages).
     result = trafilatura.extract(
         root, url=page_url, output_format="xml", include_images=True, include_links=True,
-        include_tables=True, include_formatting=True, include_comments=False, favor_recall=True,
+        include_tables=True, include_formatting=True, include_comments=False,
     )
     main = etree.fromstring(result.encode("utf-8")).find("main") if result else None
     if main is None:
@@ -181,13 +186,9 @@ def _is_break(node: str | HtmlElement | None) -> bool:
 
 def _wrap_runs(el: HtmlElement) -> None:
     if not (el.text or "").strip() and all(_is_break(child) and not (child.tail or "").strip() for child in el):
-        # Blocks apart only by whitespace (most of a page's containers): no run to wrap, so the
-        # outcome of the general case below, done in place and several times faster.
-        el.text = None
-        for child in list(el):
-            child.tail = None
-            if child.tag == "br":
-                el.remove(child)
+        # Blocks apart only by whitespace (most of a page's containers): no run to wrap, and the
+        # container stays as it is: without its <br>s trafilatura chose a side section of some
+        # pages over their article (bench.pages).
         return
     nodes: list[str | HtmlElement] = [el.text or ""]
     for child in el:

@@ -11,6 +11,8 @@ from xml.sax import SAXException
 
 import feedparser
 
+from archive.enclosures import Enclosure, from_feedparser, from_json_feed
+
 # A numeric character reference (``&#55296;``, ``&#xD800;``).
 _CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,24}));")
 
@@ -29,6 +31,7 @@ class Entry:
     published: str | None = None
     updated: str | None = None
     tags: list[str] = field(default_factory=list)
+    enclosures: list[Enclosure] = field(default_factory=list)
 
 
 @dataclass
@@ -102,6 +105,7 @@ def parse_json_feed(body: bytes) -> Feed:
             published=_raw(item.get("date_published")),
             updated=_raw(item.get("date_modified")),
             tags=[_text(t) for t in _list(item.get("tags")) if t],
+            enclosures=from_json_feed(item),
         ))
     return Feed(title=feed_title, kind="json", entries=entries, link=_optional(doc.get("home_page_url")))
 
@@ -161,6 +165,7 @@ def parse_xml_feed(body: bytes, url: str, content_type: str | None) -> Feed:
             published=_optional(e.get("published")),
             updated=_optional(e.get("updated")),
             tags=[_text(t.get("term")) for t in e.get("tags") or [] if t.get("term")],
+            enclosures=from_feedparser(e),
         ))
     # The strict XML parser failed and feedparser's lenient one read what it could.
     error = parsed.get("bozo_exception")

@@ -12,7 +12,8 @@ What is scored is what a reader sees:
   read by lxml's HTML parser; text split into tokens (each CJK or Thai character is one, other
   text is words of letters and digits, NFKC-folded, case-folded); bag-of-tokens precision, recall
   and F1 per page, averaged over pages (nothing extracted scores 0);
-- image recall: the images of ``expected.html`` found in the post. URLs are compared without
+- image recall: the images of ``expected.html`` found in the post, an image being found under
+  any URL its ``<img>`` in the source names (src, srcset, lazy-loading attributes). URLs are compared without
   the scheme, and the reference's host (``fakehost``) and the bench server's are both dropped,
   since the reference resolved relative URLs against ``http://fakehost/test/page.html`` and the
   pages are served at ``/NAME/test/page.html``; averaged over pages whose reference has images;
@@ -68,6 +69,7 @@ _BLOCKS = frozenset({
     "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul",
 })
 _TITLE_SEPARATOR = re.compile(r"\s+[|\-–—·:»/]+\s+|\s*[_|·]\s*|\s+\[")
+_SRCSET_URLS = re.compile(r"(?:^|,)\s*(\S+?)(?=,|\s|$)")
 _BY = re.compile(r"^\s*by\s+", re.IGNORECASE)
 
 
@@ -77,6 +79,7 @@ class Page:
     source: bytes
     text: str  # the reference's text as a reader sees it
     images: list[str]  # the reference's image URLs, normalised (see ``image_key``)
+    aliases: dict[str, str]  # every URL an <img> of the source names (srcset, lazy attributes) -> its src
     title: str | None
     author: str | None
     date: str | None
@@ -142,10 +145,31 @@ def load_pages(folder: Path) -> list[Page]:
     for d in sorted(p for p in folder.iterdir() if (p / "source.html").is_file()):
         meta = json.loads((d / "expected-metadata.json").read_text(encoding="utf-8"))
         text, images = html_text((d / "expected.html").read_text(encoding="utf-8"))
-        pages.append(Page(d.name, (d / "source.html").read_bytes(), text,
-                          list(dict.fromkeys(image_key(u, REFERENCE_URL) for u in images)),
-                          meta.get("title"), meta.get("byline"), meta.get("publishedTime")))
+        source = (d / "source.html").read_bytes()
+        aliases = image_aliases(source)
+        pages.append(Page(d.name, source, text,
+                          list(dict.fromkeys(aliases.get(k, k) for k in (image_key(u, REFERENCE_URL) for u in images))),
+                          aliases, meta.get("title"), meta.get("byline"), meta.get("publishedTime")))
     return pages
+
+
+def image_aliases(source: bytes) -> dict[str, str]:
+    """Each URL an image of the page names (src, srcset candidates, lazy-loading attributes,
+    its <picture>'s sources) -> the key of the first: one image, whichever URL a side picked."""
+    try:
+        root = lxml.html.document_fromstring(source)
+    except etree.ParserError:
+        return {}
+    aliases: dict[str, str] = {}
+    for img in root.iter("img"):
+        picture = next(img.iterancestors("picture"), None)
+        holders = [img, *(picture.iter("source") if picture is not None else [])]
+        urls = [url for el in holders for name, value in el.attrib.items()
+                if "src" in name or "original" in name for url in _SRCSET_URLS.findall(value)]
+        keys = [image_key(u, REFERENCE_URL) for u in urls if not u.startswith("data:")]
+        for key in keys:
+            aliases.setdefault(key, keys[0])
+    return aliases
 
 
 # --- the two sides ---------------------------------------------------------------------------
@@ -258,7 +282,8 @@ def score(pages: list[Page], outputs: dict[str, Output]) -> dict[str, float]:
     """Each of METRICS, averaged over the pages it applies to."""
     rows = [(page, outputs.get(page.name, Output())) for page in pages]
     text_rows = [prf(out.text, page.text) for page, out in rows if tokens(page.text)]
-    image_rows = [len(set(page.images) & set(out.images)) / len(page.images) for page, out in rows if page.images]
+    image_rows = [len(set(page.images) & {page.aliases.get(k, k) for k in out.images}) / len(page.images)
+                  for page, out in rows if page.images]
 
     def share(check: Callable[[str | None, str], bool], attr: str) -> float:
         agree = [check(getattr(out, attr), getattr(page, attr)) for page, out in rows if getattr(page, attr)]

@@ -22,6 +22,8 @@ run:
   wget with ``--warc-file`` over every URL the crawl fetched (one connection, gzipped WARC),
   then the trafilatura CLI (``--markdown --images --parallel <cores>``) over the article
   pages wget saved; ``peer_ratio`` = full_s / peer_s;
+- ``single_process_s``: the full crawl with ``--processes 1`` (the crawl above splits the
+  sources over one process per core, by host); ``processes_gain`` = single_process_s / full_s;
 - ``cpu_ms_per_post``: user + system CPU of the whole ``postarc crawl`` process tree per post;
   ``cpu_ratio`` = that CPU / (fetch_cpu_s + extract_cpu_s): what postarc spends against what
   plain fetching and trafilatura need for the same work (absolute times vary between
@@ -69,7 +71,7 @@ TRAFILATURA_OPTIONS = {"output_format": "xml", "include_images": True, "include_
 PROFILE_RATE = 100  # py-spy samples per second and thread
 KEYS = ("fetch_s", "fetch_cpu_s", "extract_cpu_s", "limit_s", "full_s", "efficiency", "capture_overhead",
         "peak_rss_mb", "incremental_s", "posts", "posts_per_s", "peer_s", "peer_ratio", "cpu_ms_per_post",
-        "cpu_ratio")
+        "cpu_ratio", "single_process_s", "processes_gain")
 
 
 @dataclass
@@ -191,12 +193,13 @@ def fetched_urls(archive: Path) -> list[str]:
 def requests_made(stderr: str) -> int:
     """``downloader/request_count`` from the stats Scrapy dumps at the end of a crawl.
 
-    ``postarc crawl`` writes its log to a file and names it on stderr.
+    ``postarc crawl`` writes its log to a file, one per process with ``--processes``, and names
+    them on stderr (``log: A B``).
     """
-    named = re.search(r"\blog: (\S+)", stderr)
-    log = Path(named.group(1)).read_text(errors="replace") if named and Path(named.group(1)).is_file() else stderr
-    m = re.search(r"'downloader/request_count': (\d+)", log)
-    return int(m.group(1)) if m else 0
+    named = re.search(r"\blog: (.+)$", stderr, re.M)
+    logs = [Path(p) for p in named.group(1).split()] if named else []
+    texts = [p.read_text(errors="replace") for p in logs if p.is_file()] or [stderr]
+    return sum(int(m.group(1)) for text in texts for m in re.finditer(r"'downloader/request_count': (\d+)", text))
 
 
 def crawl_cmd(site: Site, archive: Path, settings: Sequence[str]) -> list[str]:
@@ -237,6 +240,8 @@ def measure(posts: int, corpus: Path, workdir: Path, *, use_nginx: bool = True, 
         peer_fetch, peer_extract = peer(site, urls, workdir, cores)
         say("incremental crawl (nothing changed)")
         incremental = run(crawl_cmd(site, archive, settings), workdir / "incremental.log")
+        say("full crawl in one process (--processes 1)")
+        single = run(crawl_cmd(site, workdir / "archive-1p", [*settings, "POSTARC_PROCESSES=1"]), workdir / "1p.log")
         say("full crawl without WARC capture")
         bare = run(crawl_cmd(site, workdir / "archive-nowarc", [*settings, "WARC_ENABLED=False"]),
                    workdir / "nowarc.log")
@@ -264,6 +269,8 @@ def measure(posts: int, corpus: Path, workdir: Path, *, use_nginx: bool = True, 
         "peer_ratio": round(full.wall_s / peer_s, 3),
         "cpu_ms_per_post": round(1000 * full.cpu_s / max(written, 1), 1),
         "cpu_ratio": round(full.cpu_s / (fetch.cpu_s + extract_s), 3),
+        "single_process_s": round(single.wall_s, 2),
+        "processes_gain": round(single.wall_s / full.wall_s, 3),
     }
     context: dict[str, object] = {
         "machine": machine(), "server": server.kind, "cores": cores,
@@ -272,6 +279,7 @@ def measure(posts: int, corpus: Path, workdir: Path, *, use_nginx: bool = True, 
         "crawl_requests": requests_made(full.log), "full_cpu_s": round(full.cpu_s, 1),
         "full_cpu_s_reactor_process": round(full.own_cpu_s, 1),
         "nowarc_s": round(bare.wall_s, 2), "nowarc_cpu_s": round(bare.cpu_s, 1),
+        "single_process_cpu_s": round(single.cpu_s, 1),
         "incremental_requests": requests_made(incremental.log), "warc_mb": round(warc_bytes / 2**20, 1),
         "peer_fetch_s": round(peer_fetch.wall_s, 2), "peer_extract_s": round(peer_extract.wall_s, 2),
         "peer_cpu_s": round(peer_fetch.cpu_s + peer_extract.cpu_s, 1),

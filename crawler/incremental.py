@@ -35,6 +35,7 @@ from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 from scrapy.utils.misc import load_object
 
 from archive.catalogue import PostRow
+from crawler.credentials import credentials_of
 from crawler.items import Post
 from crawler.state import open_state
 
@@ -108,6 +109,7 @@ class _CatalogueReader:
     """A crawl state connection for the length of the crawl."""
 
     def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
         self.settings = crawler.settings
         self.archive_dir = Path(crawler.settings["POSTARC_ARCHIVE_DIR"])
         self.catalogue: CrawlState | None = None
@@ -143,7 +145,8 @@ class ConditionalFeedMiddleware(_CatalogueReader):
             return
         state = self.catalogue.source_state(name)
         # Validators belong to one URL: a source whose URL changed starts afresh.
-        if not state or state["url"] != request.url or not (state["etag"] or state["last_modified"]):
+        url = credentials_of(self.crawler).redact(request.url)  # as the catalogue keeps it
+        if not state or state["url"] != url or not (state["etag"] or state["last_modified"]):
             return
         if state["etag"]:
             request.headers.setdefault("If-None-Match", state["etag"])
@@ -190,6 +193,7 @@ class SourceState:
     """Per-source bookkeeping: bytes received during the crawl, the catalogue row after it."""
 
     def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
         self.stats = crawler.stats
         self.settings = crawler.settings
         self.started = datetime.now(timezone.utc)
@@ -216,7 +220,7 @@ class SourceState:
             return
         self.stats.inc_value(f"postarc/source/{name}/bytes", len(response.body))
         if request.meta.get("postarc_kind") == "feed" and response.status == 200:
-            url = (request.meta.get("redirect_urls") or [request.url])[0]
+            url = credentials_of(self.crawler).redact((request.meta.get("redirect_urls") or [request.url])[0])
             self.validators[name] = (url, _header(response, "ETag"), _header(response, "Last-Modified"))
 
     def item_scraped(self, item: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from archive.enclosures import Enclosure
 from archive.warc.writer import Written
 
 
@@ -26,6 +27,7 @@ class Post:
     updated_raw: str | None = None
     timezone: str = "UTC"
     gmt_is: str | None = None
+    enclosures: list[Enclosure] = field(default_factory=list)  # front matter ``enclosures:``
     page_url: str | None = None
     page_html: str | None = None
     page_error: str | None = None

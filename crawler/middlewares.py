@@ -20,6 +20,7 @@ from scrapy.utils.asyncio import run_in_thread
 from archive.cdxj import index_range, update_index
 from archive.warc.repair import repair_open_files
 from archive.warc.writer import OPEN_SUFFIX, HttpExchange, Original, WarcFiles, Written, payload_digest
+from crawler.credentials import TARGET_URI_META
 from crawler.diskfull import DiskFullGuard
 from crawler.handlers import WIRE_META, WireHead
 from crawler.state import open_state
@@ -66,7 +67,7 @@ def exchange_from(request: Request, response: Response, wire: WireHead | None) -
     one received, still content-encoded: this middleware runs next to the downloader.
     """
     exchange = HttpExchange(
-        url=request.url,
+        url=request.meta.get(TARGET_URI_META, request.url),
         method=request.method,
         request_headers=[],
         request_body=request.body,

@@ -11,6 +11,12 @@ def add_archive_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--archive", metavar="DIR", help="archive directory (default: ./data)")
 
 
+def add_secrets_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--secrets", metavar="FILE",
+                        help="values of the ${NAME}s in the sources file not in the environment "
+                             "(YAML, owner-only; default ~/.config/postarc/secrets.yaml)")
+
+
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     """How posts are written: the seed's form is ``--body html --date-format rfc1123``."""
     group = parser.add_argument_group("Markdown output")
@@ -24,6 +30,7 @@ def apply_options(settings: Settings, opts: argparse.Namespace) -> None:
     """Copy the options that were given onto the settings, at command-line priority."""
     mapping = {
         "archive": "POSTARC_ARCHIVE_DIR",
+        "secrets": "POSTARC_SECRETS_FILE",
         "body": "POSTARC_BODY",
         "date_format": "POSTARC_DATE_FORMAT",
         "images": "POSTARC_IMAGES",

@@ -83,6 +83,10 @@ class Children:
         self.progress = progress
         self.procs: list[tuple[subprocess.Popen[bytes], list[Source], Path, Path]] = []
         common = passed_on(settings)
+        if settings.getint("POSTARC_EXTRACT_WORKERS") == 0:
+            # The children share the cores: each gets its part of the extraction workers one
+            # crawl would start, not a pool per core each (memory, and processes fighting for CPU).
+            common += ["-s", f"POSTARC_EXTRACT_WORKERS={max(1, len(os.sched_getaffinity(0)) // len(shares))}"]
         for k, share in enumerate(shares):
             report, totals = Path(self.tmp.name) / f"report-{k}.json", Path(self.tmp.name) / f"progress-{k}.json"
             cmd = [sys.executable, "-m", "crawler.cli", "crawl", "--sources", str(sources_file), "--archive",

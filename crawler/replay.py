@@ -24,6 +24,7 @@ from scrapy.responsetypes import responsetypes
 from archive.replay.index import CdxjIndex, ensure_index
 from archive.replay.records import ArchiveReader, NotArchived
 from archive.warc.writer import Written
+from crawler.credentials import credentials_of
 from crawler.middlewares import CAPTURE_META, REPLAY_FLAG
 
 if TYPE_CHECKING:
@@ -52,9 +53,12 @@ class WarcDownloadHandler(BaseDownloadHandler):
         self.until = timestamp14(settings.get("POSTARC_REPLAY_UNTIL") or "") or "99999999999999"
         self.files = set(settings.getlist("POSTARC_REPLAY_FILES"))  # empty: any file
         self.stats = crawler.stats
+        self.crawler = crawler
 
     async def download_request(self, request: Request) -> Response:
-        capture = self.index.latest(request.url, self.since, self.until, self.files)
+        # A private feed's capture is under its URL with the secrets redacted (crawler.credentials).
+        url = credentials_of(self.crawler).redact(request.url)
+        capture = self.index.latest(url, self.since, self.until, self.files)
         if capture is None or request.method not in ("GET", "HEAD"):
             self.stats.inc_value("postarc/replay/not_in_archive")
             raise NotInArchive(f"{request.method} {request.url}: no capture in the archive for this run")

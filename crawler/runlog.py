@@ -36,7 +36,9 @@ def warnings_to_stderr(settings: Settings) -> None:
     """With the log in a file, warnings and errors still reach the terminal or cron's mail."""
     if not settings.get("LOG_FILE"):
         return
+    # On a terminal the progress line is being redrawn: erase it first, or the warning is glued to it.
+    erase = "\r\x1b[K" if settings.getbool("POSTARC_PROGRESS") else ""
     to_stderr = logging.StreamHandler(sys.stderr)
     to_stderr.setLevel(logging.WARNING)
-    to_stderr.setFormatter(logging.Formatter("postarc: %(levelname)s: %(message)s"))
+    to_stderr.setFormatter(logging.Formatter(erase + "postarc: %(levelname)s: %(message)s"))
     logging.root.addHandler(to_stderr)

@@ -11,13 +11,16 @@ COMMANDS_MODULE = "crawler.commands"
 
 # Where the archive lives (warc/, indexes/, posts/, state.sqlite).
 POSTARC_ARCHIVE_DIR = "data"
-# Front matter and body form: see README "Markdown posts".
+# Front matter and body form: see docs/format.md.
 POSTARC_DATE_FORMAT = "iso"  # iso | rfc1123
 POSTARC_BODY = "markdown"  # markdown | html
 POSTARC_IMAGES = "local"  # local | remote
 POSTARC_IMAGE_PROXY = ""  # URL prefix put before remote image URLs, e.g. a CORS proxy
 # Processes used for extraction and Markdown conversion (0 = number of cores).
 POSTARC_EXTRACT_WORKERS = 0
+# Secrets of private feeds (${NAME} in sources.yaml) not in the environment: a YAML mapping,
+# owner-only; empty: ~/.config/postarc/secrets.yaml (crawler.credentials).
+POSTARC_SECRETS_FILE = ""
 
 # WARC capture (crawler.middlewares.WarcCaptureMiddleware).
 WARC_ENABLED = True
@@ -31,7 +34,7 @@ WARC_FSYNC_RECORDS = False
 # the crawl ends, which then waits for it: about 1.5 s per 1000 benchmark posts).
 WARC_INDEX_EVERY = 16 * 1024 * 1024
 # gzip level of each record (1-9; warcio's own is 9): 6 costs a quarter less CPU than 9 for
-# files within 1 % of its size (README, "Performance").
+# files within 1 % of its size (docs/performance.md).
 WARC_GZIP_LEVEL = 6
 # Records exactly as sent and received (reason phrase, header case and order): see crawler/handlers.py.
 # Only the web: a feed is hostile input, and an entry linking file:///etc/passwd (or s3://, ftp://)
@@ -57,7 +60,7 @@ ADDONS = {
     "crawler.consoles.UnloadedRemoteControl": 0,
 }
 
-# Several workers, one crawl (README "Running on more than one machine"): REDIS_URL
+# Several workers, one crawl (docs/distributed.md): REDIS_URL
 # (postarc crawl --redis URL) puts the request queue, the duplicate filter and the crawl
 # state in Redis. Keys start with POSTARC_REDIS_PREFIX (one prefix or Redis database per
 # archive). A worker whose heartbeat stops for POSTARC_REDIS_WORKER_TIMEOUT seconds counts as
@@ -82,7 +85,7 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 8
 DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 50 * 1024 * 1024
 # Article pages above this (decompressed) are archived but not extracted: the post keeps its feed
-# body. Parsing costs ~40x the page in memory (README, "Failure behaviour").
+# body. Parsing costs ~40x the page in memory (docs/failures.md).
 POSTARC_PAGE_MAXSIZE = 5 * 1024 * 1024
 DOWNLOAD_WARNSIZE = 10 * 1024 * 1024
 RETRY_TIMES = 2
@@ -104,10 +107,17 @@ AUTOTHROTTLE_TARGET_CONCURRENCY = 4.0
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False
 
+# Only the cookies a source configures (auth: {type: cookie}) are sent: Scrapy's cookie jar
+# would replay every site's Set-Cookie on later requests, and the WARC would keep them.
+COOKIES_ENABLED = False
+
 DOWNLOADER_MIDDLEWARES = {
     # After every engine-side middleware (so it sees the request as sent) and before
     # HttpCompressionMiddleware on the way back (so it sees the body as received).
     "crawler.middlewares.WarcCaptureMiddleware": 950,
+    # Private feeds' credentials, to their own origin only, added last and taken off first
+    # (so the WARC capture and every retry or redirect copy see none).
+    "crawler.credentials.CredentialsMiddleware": 960,
     # Scrapy's robots.txt middleware, fixed for requests that wait on a host's robots.txt.
     "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
     "crawler.robots.RobotsTxtMiddleware": 100,

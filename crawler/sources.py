@@ -7,6 +7,7 @@ file, the line and the reason, as a YAML or schema error alike.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +17,11 @@ import yaml
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+#: ``${NAME}``: a secret read from the environment or the secrets file (crawler.credentials).
+SECRET_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+#: Header and query parameter names whose values are credentials: never written inline.
+SECRET_NAME = re.compile(r"(?i)^(authorization|proxy-authorization|cookie)$|token|secret|passw|api[-_]?key|"
+                         r"^(x-)?key$|session|auth(?!or)|sig(nature)?$")
 EVERY_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 EVERY_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 #: Keys that say when a source runs; a source giving one replaces both of ``defaults:``.
@@ -44,6 +50,53 @@ def _check_zone(value: str | None) -> str | None:
     return value
 
 
+def _is_ref(value: str) -> bool:
+    return SECRET_REF.fullmatch(value) is not None
+
+
+def refs(value: str) -> list[str]:
+    """The ``${NAME}`` names in ``value``."""
+    return SECRET_REF.findall(value)
+
+
+def _query_pairs(url: str) -> Iterator[tuple[str, str]]:
+    query = url.partition("?")[2].partition("#")[0]
+    for pair in query.split("&"):
+        name, eq, value = pair.partition("=")
+        if eq:
+            yield name, value
+
+
+class Auth(BaseModel):
+    """How a private feed proves who asks: a bearer token, a user and password, or a cookie."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["bearer", "basic", "cookie"]
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    cookie: str | None = None
+
+    @model_validator(mode="after")
+    def _shape(self) -> Auth:
+        needs = {"bearer": ("token",), "basic": ("username", "password"), "cookie": ("cookie",)}[self.type]
+        given = {k for k in ("token", "username", "password", "cookie") if getattr(self, k) is not None}
+        if given != set(needs):
+            raise ValueError(f"auth type {self.type} takes {' and '.join(needs)}")
+        for key in ("token", "password"):
+            value = getattr(self, key)
+            if value is not None and not _is_ref(value):
+                raise ValueError(f"auth {key} is written inline: write \"${{NAME}}\" and set NAME in the "
+                                 "environment or the secrets file")
+        if self.cookie is not None:
+            for pair in self.cookie.split(";"):
+                name, eq, value = pair.strip().partition("=")
+                if not eq or not name or not _is_ref(value.strip()):
+                    raise ValueError("auth cookie must be name=${NAME} pairs (separated by ;), no value inline")
+        return self
+
+
 class Source(BaseModel):
     """One feed and how to archive it."""
 
@@ -62,6 +115,9 @@ class Source(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     enabled: bool = True
     site: str | None = None  # the site's home page (OPML's htmlUrl)
+    headers: dict[str, str] = Field(default_factory=dict)
+    auth: Auth | None = None
+    secret_params: list[str] = Field(default_factory=list)
 
     @field_validator("url")
     @classmethod
@@ -69,6 +125,31 @@ class Source(BaseModel):
         if not re.match(r"^(https?|rsshub)://\S+$", value):
             raise ValueError("url must be http(s)://… or rsshub://route")
         return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+                raise ValueError(f"header name {name!r} is not a valid HTTP field name")
+            if "\r" in text or "\n" in text:
+                raise ValueError(f"header {name}: a value on one line")
+            if SECRET_NAME.search(name) and not refs(text):
+                raise ValueError(f"header {name} is written inline: put the secret in ${{NAME}} and set NAME "
+                                 "in the environment or the secrets file")
+        return value
+
+    @model_validator(mode="after")
+    def _secret_params(self) -> Source:
+        for name, value in _query_pairs(self.url):
+            if (name in self.secret_params or SECRET_NAME.search(name)) and not _is_ref(value):
+                raise ValueError(f"url parameter {name} is written inline: write {name}=${{NAME}} and set NAME "
+                                 "in the environment or the secrets file")
+        return self
+
+    def secret_param_names(self) -> set[str]:
+        """``secret_params`` and every URL parameter whose value is a ``${NAME}``."""
+        return set(self.secret_params) | {n for n, v in _query_pairs(self.url) if refs(v)}
 
     @field_validator("timezone", "gmt_is")
     @classmethod

@@ -1,5 +1,5 @@
 """Which store holds the crawl's state, from the settings: ``state.sqlite``, or Redis when
-``REDIS_URL`` is set (README "Running on more than one machine").
+``REDIS_URL`` is set (docs/distributed.md).
 
 Redis support is an optional extra (``pip install 'postarc[redis]'``): nothing here imports
 it unless ``REDIS_URL`` is set.

@@ -70,6 +70,7 @@ class MarkdownPipeline:
             "link": item.link,
             "guid": item.guid,
             "source": item.feed_url,
+            "enclosures": [e.front_matter() for e in item.enclosures] or None,
             "archived": now,
             "updated": now if item.is_update else None,
             "warc": item.capture.filename if item.capture else None,

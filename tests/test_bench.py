@@ -12,8 +12,9 @@ import sys
 import pytest
 
 from bench.throughput import DEFAULT_CORPUS, KEYS, REPO
+from tests.conftest import needs_tool
 
-pytestmark = pytest.mark.skipif(not (DEFAULT_CORPUS / "posts").is_dir(), reason=f"no corpus at {DEFAULT_CORPUS}")
+pytestmark = needs_tool(f"the shared corpus at {DEFAULT_CORPUS}", (DEFAULT_CORPUS / "posts").is_dir())
 
 
 def test_throughput_harness_prints_every_figure(tmp_path):

@@ -8,15 +8,22 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import needs_tool
 from tests.replay_helpers import Replay, demo_archive, start_replay
+
+try:
+    from selenium import webdriver
+except ImportError:  # needs_tool below says so
+    webdriver = None
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the test extra: pip install -e '.[test]'")
-
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-    reason="no /usr/bin/chromium and /usr/bin/chromedriver (apt-get install -y chromium chromium-driver)")
+pytestmark = [
+    needs_tool("selenium (the test extra: pip install -e '.[test]')", webdriver),
+    needs_tool(f"Chromium at {CHROMIUM} (tests/install-tools: apt-get install chromium)", CHROMIUM.exists()),
+    needs_tool(f"chromedriver at {CHROMEDRIVER} (tests/install-tools: apt-get install chromium-driver)",
+               CHROMEDRIVER.exists()),
+]
 
 PHRASE = "应急局的安全生产"
 

@@ -17,6 +17,7 @@ from bench.corpus import article_page, load_corpus
 from bench.measure import markdown_plain_text, mojibake
 from crawler.charset import CharsetMiddleware
 from crawler.demo.server import Resource, SiteServer
+from tests.conftest import require_tool
 from tests.helpers import REPO, postarc, posts_of, write_sources
 
 CORPUS = Path(os.environ.get("POSTARC_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -129,8 +130,7 @@ def test_undeclared_legacy_pages_of_the_corpus_are_all_detected() -> None:
     Scrapy's own detection (charset_normalizer) gives up on about 2 % of these and decodes them
     as ASCII with U+FFFD; ``detect_encoding`` (chardet) names every one.
     """
-    if not (CORPUS / "posts").is_dir():
-        pytest.skip(f"no corpus at {CORPUS}")
+    require_tool(f"the shared corpus at {CORPUS} (POSTARC_CORPUS)", (CORPUS / "posts").is_dir())
     wrong = []
     for post in load_corpus(CORPUS):
         for end in range(500, len(post.html) + 1000, 1000):

@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from bench.fidelity import run
+from tests.conftest import needs_tool
 from tests.helpers import REPO, hexo_installed, hexo_load, warcio_check
 
 CORPUS = Path(os.environ.get("POSTARC_CORPUS", REPO.parent / "shared" / "corpus"))
-pytestmark = pytest.mark.skipif(not (CORPUS / "posts").is_dir(), reason=f"no corpus at {CORPUS}")
+pytestmark = needs_tool(f"the shared corpus at {CORPUS} (POSTARC_CORPUS)", (CORPUS / "posts").is_dir())
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +72,7 @@ def test_warc_files_valid_and_closed(report):
     warcio_check(archive)
 
 
-@pytest.mark.skipif(not hexo_installed(), reason="Hexo not installed (npm ci --prefix tests/hexo)")
+@needs_tool("Hexo's node modules in tests/hexo (tests/install-tools: npm ci --prefix tests/hexo)", hexo_installed())
 def test_hexo_reads_every_post(report, tmp_path: Path):
     _figures, archive = report
     loaded = hexo_load(archive / "posts", tmp_path / "site")

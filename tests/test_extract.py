@@ -16,6 +16,7 @@ from bench.corpus import CorpusPost, article_page, load_corpus, summary_html
 from bench.measure import markdown_plain_text
 from crawler.demo.server import Resource, SiteServer
 from crawler.demo.site import png
+from tests.conftest import require_tool
 from tests.helpers import REPO, postarc, posts_of, write_sources
 
 CORPUS = Path(os.environ.get("POSTARC_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -159,6 +160,19 @@ def test_page_text_between_line_breaks_is_kept() -> None:
         assert block in markdown, block
 
 
+def test_page_text_after_a_comment_is_kept() -> None:
+    """React pages put empty comments inside sentences; trafilatura dropped the text after them."""
+    article = "".join(
+        f'<p class="c">\n    And <!-- -->winter<!-- --> — from the rock salt on streets to “freeze-thaw” cycles {i}'
+        f" that weaken pipes — makes problems worse.\n  </p><p>The city has one of the oldest networks of"
+        f" subterranean infrastructure in the world, parts of it more than a century old ({i}).</p>"
+        for i in range(3))
+    markdown = markdown_plain_text(to_markdown(extract_page(f"<html><body><article><section><div>{article}"
+                                                            "</div></section></article></body></html>", URL)))
+    for block in text_blocks(article):
+        assert block in markdown, block
+
+
 def test_page_pre_without_code_keeps_its_lines() -> None:
     pre = (FULL + "<p>下面是启动 Kafka 的命令，请按顺序执行，每一行都是一条单独的命令，不要合并成一行。</p>"
            "<pre class='prettyprint'># 启动 ZooKeeper<br>\n./zookeeper-server-start.sh config/zookeeper.properties<br>\n"
@@ -178,8 +192,7 @@ def test_page_without_content_gives_nothing() -> None:
 
 @pytest.fixture(scope="module")
 def corpus() -> list[CorpusPost]:
-    if not (CORPUS / "posts").is_dir():
-        pytest.skip(f"no corpus at {CORPUS}")
+    require_tool(f"the shared corpus at {CORPUS} (POSTARC_CORPUS)", (CORPUS / "posts").is_dir())
     return load_corpus(CORPUS)
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from archive.markdown import clean_text
 from archive.verify import verify_archive
+from tests.conftest import needs_tool
 from tests.faults import BOMB_INFLATED, HOSTILE_TITLES, MB, PeakMemory, fault_site
 from tests.helpers import REPO, Run, hexo_installed, hexo_load, posts_of, warc_records, warcio_check
 from tests.rawhttp import RawSite
@@ -136,7 +137,7 @@ def test_hostile_titles_are_cleaned_and_round_trip(crawled):
         assert not re.search(r"[\x00-\x1f\u202a-\u202e\u2066-\u2069]", rel)
 
 
-@pytest.mark.skipif(not hexo_installed(), reason="Hexo not installed (npm ci --prefix tests/hexo)")
+@needs_tool("Hexo's node modules in tests/hexo (tests/install-tools: npm ci --prefix tests/hexo)", hexo_installed())
 def test_hexo_reads_every_hostile_post(crawled, tmp_path: Path):
     archive = crawled["archive"]
     loaded = hexo_load(archive / "posts", tmp_path / "site")

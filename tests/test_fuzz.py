@@ -25,6 +25,7 @@ from archive.frontmatter import read_front_matter, render_post
 from archive.markdown import clean_text, inside, post_path, render_body, slugify
 from bench.corpus import article_page, load_corpus
 from crawler.demo.site import build_routes
+from tests.conftest import needs_tool
 from tests.helpers import REPO
 
 # feedparser warns on every entry without "updated" (its issue 310 fallback).
@@ -233,6 +234,7 @@ def mutated_html(draw) -> str:
     return text
 
 
+@needs_tool(f"the shared corpus at {CORPUS} (POSTARC_CORPUS)", POSTS)
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(feed_html=mutated_html(), page=st.none() | mutated_html(), form=st.sampled_from(["markdown", "html"]),
        base=st.sampled_from([None, "http://news.example/a/1.html", "http://[bad", "javascript:x"]))

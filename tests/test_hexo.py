@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from crawler.demo.server import SiteServer
+from tests.conftest import needs_tool
 from tests.helpers import hexo_installed, hexo_load, postarc, posts_of
 
-pytestmark = pytest.mark.skipif(
-    not hexo_installed(), reason="Hexo not installed: run `npm ci --prefix tests/hexo` (as .ci/run does)")
+pytestmark = needs_tool("Hexo's node modules in tests/hexo (tests/install-tools: npm ci --prefix tests/hexo)", hexo_installed())
 
 
 @pytest.mark.parametrize("options", [[], ["--body", "html", "--date-format", "rfc1123"]],

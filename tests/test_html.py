@@ -20,6 +20,7 @@ from archive.html import (
 )
 from archive.markdown_converter import to_markdown
 from bench.measure import markdown_image_urls, markdown_plain_text
+from tests.conftest import needs_tool
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("POSTARC_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -347,7 +348,7 @@ def test_to_html_relinks_images() -> None:
 
 # --- the real corpus -----------------------------------------------------------------------
 
-corpus = pytest.mark.skipif(not POSTS, reason=f"no corpus at {CORPUS} (set POSTARC_CORPUS)")
+corpus = needs_tool(f"the shared corpus at {CORPUS} (POSTARC_CORPUS)", POSTS)
 
 
 @corpus

@@ -14,6 +14,7 @@ from archive.html import text_blocks
 from archive.frontmatter import read_front_matter
 from crawler.demo.server import Resource, SiteServer
 from crawler.demo.site import png
+from tests.conftest import needs_tool
 from tests.helpers import REPO, postarc, posts_of, warc_records, warcio_check, write_sources
 
 SEED = REPO.parent / "shared" / "seeds" / "000_8295ced5d913ad58.md"
@@ -166,7 +167,7 @@ def test_per_source_remote_images_are_linked_through_the_proxy(crawled) -> None:
 # --- the seed's form --------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not SEED.is_file(), reason=f"no seed post at {SEED}")
+@needs_tool(f"the shared seed post {SEED}", SEED.is_file())
 def test_seed_form_options_write_posts_as_the_seed_is(site: SiteServer, tmp_path: Path) -> None:
     """The seed post's own HTML, archived with the seed's options, comes out in the seed's form."""
     seed_text = SEED.read_text(encoding="utf-8").lstrip()

@@ -13,8 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from archive.catalogue import SCHEMA, Catalogue
 from crawler.demo.server import Resource, SiteServer
 from crawler.demo.site import POSTS, _rss, build_routes, sources_yaml
@@ -310,8 +308,8 @@ def test_logs_go_to_the_archive_and_only_warnings_to_stderr(demo_site: SiteServe
 
 
 def test_progress_line_on_a_terminal(demo_site: SiteServer, tmp_path: Path):
-    pty = pytest.importorskip("pty")
     import os
+    import pty
 
     demo_site.routes["/feed.json"].delay = 1.5  # long enough for a redraw or two
     sources = write_sources(tmp_path, f"sources:\n  - {{name: zhihu, url: '{demo_site.base}/feed.json'}}\n")

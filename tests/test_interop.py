@@ -29,6 +29,7 @@ import pytest
 from archive.cdxj import index_path, warc_paths
 from crawler.demo.server import SiteServer
 from crawler.demo.site import build_routes, sources_yaml
+from tests.conftest import require_tool
 from tests.helpers import REPO, postarc, warcio_check
 from tests.sites import aggregator_routes
 
@@ -113,8 +114,8 @@ def fetch(url: str) -> tuple[int, bytes]:
 def pywb(archived, tmp_path_factory: pytest.TempPathFactory):
     """pywb serving two collections: ``added`` (indexed by ``wb-manager add``) and ``ours``
     (our WARC files with our ``index.cdxj`` as its index)."""
-    if not (PYWB_BIN / "wayback").exists():
-        pytest.skip(f"pywb not installed at {PYWB_BIN} (see tests/pywb-requirements.txt)")
+    require_tool(f"pywb's venv at {PYWB_BIN.parent} (tests/install-tools; POSTARC_PYWB_VENV)",
+                 (PYWB_BIN / "wayback").exists())
     archive, _articles = archived
     root = tmp_path_factory.mktemp("pywb")
     env = {**os.environ, "PATH": f"{PYWB_BIN}{os.pathsep}{os.environ['PATH']}"}

@@ -26,10 +26,15 @@ import pytest
 from bench.synthetic import noise_png
 from crawler.demo.server import Resource, SiteServer
 from crawler.lock import ArchiveBusy, ArchiveLock
+from tests.conftest import needs_tool, require_tool
 from tests.helpers import REPO, posts_of, warc_records, warcio_check, write_sources
 
-redis = pytest.importorskip("redis", reason="the redis extra is not installed (pip install -e '.[redis]')")
-pytest.importorskip("scrapy_redis", reason="the redis extra is not installed (pip install -e '.[redis]')")
+try:
+    import redis
+    import scrapy_redis  # noqa: F401  (the workers import it)
+except ImportError:  # needs_tool below says so
+    redis = None
+pytestmark = needs_tool("redis-py and scrapy-redis (the test extra: pip install -e '.[test]')", redis)
 
 FEEDS = 4
 PER_FEED = 10
@@ -45,8 +50,7 @@ def _free_port() -> int:
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
     binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed (apt-get install -y redis-server)")
+    require_tool("redis-server (tests/install-tools: apt-get install redis-server)", binary)
     port = _free_port()
     data = tmp_path / "redis"
     data.mkdir()

@@ -15,6 +15,7 @@ from scrapy import Request
 from scrapy.http import HtmlResponse
 from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
+from warcio.archiveiterator import ArchiveIterator
 
 from crawler.demo.server import SiteServer
 from crawler.demo.site import build_routes
@@ -33,11 +34,33 @@ def _closed_port() -> int:
 # Between the two crawls one post changes (run 2 rewrites it as an update) and one is added,
 # with an image whose host refuses connections: archived incomplete, to be retried by a crawl
 # (posts.incomplete_runs = 1), which a rebuild must leave as it is.
+GONE = f"http://127.0.0.1:{_closed_port()}/gone.png"
 SECOND_ITEMS = [
     *[(g, t, d, b + "<p>第二次抓取时正文改了。</p>" if g == "script" else b) for g, t, d, b in EXTRA_ITEMS],
     ("later", "第二次抓取才出现的帖子", "Tue, 02 Jan 2024 08:00:00 GMT",
-     f'<p>只在第二次抓取时出现。</p><p><img src="http://127.0.0.1:{_closed_port()}/gone.png"></p>'),
+     f'<p>只在第二次抓取时出现。</p><p><img src="{GONE}"></p>'),
 ]
+
+
+def hosts_of(archive: Path) -> set[tuple[str, int]]:
+    """(host, port) of every URL the crawl's WARC records name."""
+    found = set()
+    for warc in (archive / "warc").glob("*.warc.gz"):
+        with warc.open("rb") as f:
+            for record in ArchiveIterator(f):
+                url = urlsplit(record.rec_headers.get_header("WARC-Target-URI") or "")
+                if url.scheme in ("http", "https"):
+                    found.add((url.hostname, url.port or {"http": 80, "https": 443}[url.scheme]))
+    return found
+
+
+def listening_trap(host: str, port: int) -> socket.socket:
+    trap = socket.socket()
+    trap.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    trap.bind((host, port))
+    trap.listen(8)
+    trap.setblocking(False)
+    return trap
 
 
 def files_of(root: Path) -> dict[str, str]:
@@ -58,7 +81,8 @@ def tables_of(state: Path) -> dict[str, list[tuple]]:
 @pytest.fixture(scope="module")
 def crawled_twice(tmp_path_factory: pytest.TempPathFactory):
     """Two crawls of the demo aggregator plus a feed that changes between them; then the origin
-    stops and a listening socket takes its port, to catch any connection a rebuild would make."""
+    stops and a listening socket takes the port of every host of the crawl (the origin's, and
+    the image host that refused), to catch any connection a rebuild would make."""
     tmp = tmp_path_factory.mktemp("reextract")
     archive = tmp / "data"
     with SiteServer() as site:
@@ -67,22 +91,21 @@ def crawled_twice(tmp_path_factory: pytest.TempPathFactory):
         crawl(site, archive, tmp)
         site.routes.update(extra_routes(site.base, SECOND_ITEMS))
         crawl(site, archive, tmp)
-        port = urlsplit(site.base).port
-    trap = socket.socket()
-    trap.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    trap.bind(("127.0.0.1", port))
-    trap.listen(8)
-    trap.setblocking(False)
-    yield archive, tmp / "sources.yaml", trap
-    trap.close()
+        origin = urlsplit(site.base)
+    hosts = hosts_of(archive) | {(urlsplit(GONE).hostname, urlsplit(GONE).port)}
+    assert (origin.hostname, origin.port) in hosts and len(hosts) == 2, hosts
+    traps = [listening_trap(host, port) for host, port in sorted(hosts)]
+    yield archive, tmp / "sources.yaml", traps
+    for trap in traps:
+        trap.close()
 
 
 @pytest.fixture(scope="module")
 def rebuilt(crawled_twice):
-    archive, _sources, trap = crawled_twice
+    archive, _sources, traps = crawled_twice
     before = files_of(archive / "posts"), tables_of(archive / "state.sqlite"), files_of(archive / "warc")
     run = postarc("reextract", "--archive", str(archive), timeout=300)
-    return archive, before, run, trap
+    return archive, before, run, traps
 
 
 def test_the_archive_under_test_has_what_a_rebuild_must_get_right(crawled_twice):
@@ -107,9 +130,10 @@ def test_every_post_and_image_comes_back_byte_for_byte(rebuilt):
 
 
 def test_no_network_and_nothing_else_changes(rebuilt):
-    archive, (_posts, tables_before, warcs_before), _run, trap = rebuilt
-    with pytest.raises(BlockingIOError):
-        trap.accept()  # nobody knocked on the origin's port
+    archive, (_posts, tables_before, warcs_before), _run, traps = rebuilt
+    for trap in traps:
+        with pytest.raises(BlockingIOError):
+            trap.accept()  # nobody knocked on any host of the crawl
     assert tables_of(archive / "state.sqlite") == tables_before  # catalogue, crawl state, run records
     assert files_of(archive / "warc") == warcs_before  # nothing appended to the archive of record
 

@@ -1,7 +1,7 @@
 """Scrapyd, end to end: deploy the project to a local Scrapyd (scrapyd and scrapyd-client from
 PyPI, in the test extra), schedule the feeds spider over HTTP, find the archive written.
 
-This is the README's walk-through ("Running on more than one machine"), run as written: a
+This is the walk-through of docs/operations.md ("Scrapyd") and docs/distributed.md, run as written: a
 Scrapyd of our own on a free 127.0.0.1 port with its files in a temporary directory,
 ``scrapyd-deploy`` run in a copy of the project (it writes ``setup.py`` and build files where
 it runs), ``schedule.json`` with the sources file as spider argument and the archive as a
@@ -18,17 +18,19 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from importlib.util import find_spec
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
 from crawler.demo.server import SiteServer
+from tests.conftest import needs_tool
 from tests.helpers import REPO, posts_of, warcio_check
 from tests.test_redis import POSTS, aggregator, assert_archived_once, fetched, redis_url, sources_file  # noqa: F401
 
-pytest.importorskip("scrapyd", reason="scrapyd is not installed (pip install -e '.[test]')")
-pytest.importorskip("scrapyd_client", reason="scrapyd-client is not installed (pip install -e '.[test]')")
+pytestmark = needs_tool("scrapyd and scrapyd-client (the test extra: pip install -e '.[test]')",
+                        find_spec("scrapyd") and find_spec("scrapyd_client"))
 
 BIN = Path(sys.executable).parent
 

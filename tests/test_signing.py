@@ -14,12 +14,14 @@ import subprocess
 import sys
 import zipfile
 from collections.abc import Callable
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 
 from archive.wacz import replace_digest
 from crawler.demo.server import Resource, SiteServer
+from tests import conftest
 from tests.helpers import postarc
 from tests.tools import chromium_driver, require_tool
 from tests.tsa import TSA, make_ca
@@ -189,7 +191,8 @@ def test_one_byte_changed_anywhere_is_named(signed):
 def test_authsign_domain_signed_wacz_verifies(signed):
     """authsign's own code makes the domain form: its key and CSR, a cert from our CA, its signature
     and its RFC 3161 Timestamper (rfc3161ng) against our TSA."""
-    crypto = pytest.importorskip("authsign.crypto", reason="authsign is in the test extra")
+    conftest.require_tool("authsign (the test extra: pip install -e '.[test]')", find_spec("authsign"))
+    from authsign import crypto
     from authsign.signer import Timestamper
     from cryptography import x509
 

@@ -4,28 +4,26 @@ and fails under CI=true, naming the tool (tests/install-tools installs them)."""
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from collections.abc import Iterator
+from importlib.util import find_spec
 
-import pytest
+from tests import conftest
 
 
 def require_tool(name: str) -> str:
-    """The path of command ``name``; skip (fail under CI) if it is not on PATH."""
+    """The path of command ``name``; skip (fail under CI: ``conftest.require_tool``) if it is not on PATH."""
     path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (tests/install-tools)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    conftest.require_tool(f"{name} (tests/install-tools)", path)
+    assert path is not None
     return path
 
 
 @contextlib.contextmanager
 def chromium_driver() -> Iterator[object]:
     """Headless Debian Chromium driven by Selenium (both needed: skip, or fail under CI)."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is in the test extra")
+    conftest.require_tool("selenium (the test extra: pip install -e '.[test]')", find_spec("selenium"))
+    from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     options = webdriver.ChromeOptions()

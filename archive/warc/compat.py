@@ -59,7 +59,7 @@ class LevelWARCWriter(WARCWriter):
     """``WARCWriter`` whose records are gzip members compressed at ``level``, made in memory.
 
     warcio fixes the level at 9, which costs about twice the CPU of level 1 for WARC files a
-    few percent smaller (README, "Performance"): the writer wraps each record itself. It hands
+    few percent smaller (docs/performance.md): the writer wraps each record itself. It hands
     the record back instead of writing it, so that ``WarcFiles`` writes it in one piece.
     """
 

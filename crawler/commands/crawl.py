@@ -15,7 +15,8 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
 from crawler.lock import ArchiveBusy, ArchiveLock
-from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options
+from crawler.credentials import SecretsError, resolve
+from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options, add_secrets_option
 from crawler.processes import HOLDER_SETTING, REPORT_SETTING, processes_wanted, run_children, split_by_host, write_report
 from crawler.runlog import log_to_archive, warnings_to_stderr
 from crawler.runner import (EXIT_BUSY, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOURCE_FAILED, EXIT_USAGE,
@@ -27,7 +28,7 @@ from crawler.state import is_shared, redis_problem
 
 class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
     config: SourcesFile | None = None
-    sources_error: SourcesError | None = None
+    sources_error: SourcesError | SecretsError | None = None
 
     def syntax(self) -> str:
         return "--sources FILE [--archive DIR] [--all | --only NAME[,NAME]] [--redis URL] | <spider>"
@@ -49,6 +50,7 @@ class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
                             help="be one worker of a crawl shared through Redis (redis://HOST:PORT/DB); "
                                  "same as -s REDIS_URL=URL")
         add_archive_option(parser)
+        add_secrets_option(parser)
         add_output_options(parser)
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
@@ -63,7 +65,8 @@ class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
             return
         try:
             self.config = load_sources(opts.sources)
-        except SourcesError as exc:
+            resolve(self.config, self.settings.get("POSTARC_SECRETS_FILE") or None)  # before any request
+        except (SourcesError, SecretsError) as exc:
             self.sources_error = exc  # reported by run(), before anything is written
             return
         log_to_archive(self.settings)
@@ -73,6 +76,10 @@ class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
             if not args:
                 raise UsageError("give --sources FILE (or the name of a spider)")
             super().run(args, opts)
+            return
+        if isinstance(self.sources_error, SecretsError):
+            print(f"postarc: {self.sources_error}\nnothing done", file=sys.stderr)
+            self.exitcode = EXIT_USAGE
             return
         if self.sources_error is not None:
             print(f"postarc: bad sources file\n{self.sources_error}", file=sys.stderr)

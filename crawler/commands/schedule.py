@@ -27,7 +27,8 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from crawler.lock import is_locked
-from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options
+from crawler.credentials import SecretsError, resolve
+from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options, add_secrets_option
 from crawler.runner import EXIT_BUSY, EXIT_OK, EXIT_USAGE, last_runs
 from crawler.sources import SourcesError, SourcesFile, load_sources, parse_every
 
@@ -127,8 +128,8 @@ class Command(ArchiveOptionsMixin, ScrapyCommand):
         parser.add_argument("--every", metavar="DURATION", default="1h",
                             help="how often to crawl sources that have neither schedule nor every (default 1h)")
         add_archive_option(parser)
+        add_secrets_option(parser)
         add_output_options(parser)
-
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
@@ -142,6 +143,12 @@ class Command(ArchiveOptionsMixin, ScrapyCommand):
             print(f"postarc: bad sources file\n{exc}", file=sys.stderr)
             self.exitcode = EXIT_USAGE
             return
+        try:
+            resolve(config, self.settings.get("POSTARC_SECRETS_FILE") or None)
+        except SecretsError as exc:
+            print(f"postarc: {exc}\nnothing done", file=sys.stderr)
+            self.exitcode = EXIT_USAGE
+            return
         if not any(s.enabled for s in config.sources):
             print(f"postarc: {opts.sources}: no enabled source to schedule", file=sys.stderr)
             self.exitcode = EXIT_USAGE
@@ -153,6 +160,8 @@ class Command(ArchiveOptionsMixin, ScrapyCommand):
     def crawl_args(opts: argparse.Namespace, archive: Path) -> list[str]:
         """What each child crawl is told: the same sources, archive, output options and ``-s``."""
         out = ["--sources", str(Path(opts.sources).resolve()), "--archive", str(archive.resolve())]
+        if opts.secrets:
+            out += ["--secrets", str(Path(opts.secrets).resolve())]
         for option in ("body", "date_format", "images", "image_proxy"):
             value = getattr(opts, option, None)
             if value is not None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import scrapy
 from scrapy.exceptions import DownloadFailedError
@@ -14,10 +15,15 @@ from twisted.python.failure import Failure
 from twisted.web.client import ResponseFailed
 
 from archive.feeds import Entry, Feed, FeedError, parse_feed
+from crawler.credentials import Credentials, redact_logs, resolve
 from crawler.incremental import Transient
 from crawler.items import Post
 from crawler.middlewares import CAPTURE_META
 from crawler.sources import Source, SourcesFile, load_sources
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from typing_extensions import Self
 
 
 def fetch_time(response: Response) -> datetime:
@@ -50,21 +56,26 @@ class FeedEntrySpider(scrapy.Spider):
     entry becomes the same post whichever way its feed was asked for.
     """
 
+    #: Private feeds' secrets (``FeedSpider`` fills them in); what posts keep is redacted.
+    credentials: Credentials = Credentials()
+
     @cached_property
     def transient(self) -> Transient:
         return Transient(self.settings)
 
     def entry_post(self, entry: Entry, feed: Feed, source: Source, response: Response,
                    fetched_at: datetime) -> Post:
+        redact = self.credentials.redact
         return Post(
             source=source.name,
-            feed_url=response.url,
+            feed_url=redact(response.url),
             title=entry.title,
-            guid=entry.guid,
-            link=entry.link,
+            guid=redact(entry.guid),
+            link=redact(entry.link) if entry.link else None,
             author=entry.author or feed.title or source.name,
             categories=list(source.categories) or ([feed.title] if feed.title else entry.tags),
             feed_html=entry.html,
+            enclosures=[replace(e, url=redact(e.url)) for e in entry.enclosures],
             fetched_at=fetched_at,
             date_raw=entry.published,  # the dates pipeline falls back to updated_raw
             updated_raw=entry.updated,
@@ -150,6 +161,13 @@ class FeedSpider(FeedEntrySpider):
             raise ValueError("FeedSpider needs -a sources=FILE")
         self.config: SourcesFile = load_sources(self.sources)
 
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.credentials = resolve(spider.config, crawler.settings.get("POSTARC_SECRETS_FILE") or None)
+        redact_logs(spider.credentials.redactor)
+        return spider
+
     def selected(self) -> list[Source]:
         names = {n for n in self.only.split(",") if n}
         return [s for s in self.config.sources if s.enabled and (not names or s.name in names)]
@@ -158,7 +176,7 @@ class FeedSpider(FeedEntrySpider):
         for source in self.selected():
             self.crawler.stats.set_value(f"postarc/source/{source.name}/status", "started")
             yield scrapy.Request(
-                self.config.feed_url(source),
+                self.credentials.feed_url(self.config, source),
                 callback=self.parse_feed,
                 errback=self.feed_failed,
                 cb_kwargs={"source": source},

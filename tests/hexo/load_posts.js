@@ -14,6 +14,7 @@ async function main() {
     categories: p.categories.map((c) => c.name),
     content_length: p.content.length,
     has_images: /<img /.test(p.content),
+    enclosures: p.enclosures || null,
   }));
   process.stdout.write(JSON.stringify(posts));
   await hexo.exit();
