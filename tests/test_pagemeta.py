@@ -71,3 +71,11 @@ def test_junk_gives_empty_metadata(junk):
 def test_never_raises(text):
     page_metadata(doc(text, text))
     published_dates(text)
+
+
+def test_site_banner_h1_is_no_title():
+    """trafilatura takes a lone <h1> for the title; on blogs it is often the site's banner."""
+    html = ("<!doctype html><html><head><title>Get your code covered | Code | Nicolas</title></head><body>"
+            "<header><h1>Hi, I'm Nicolas.</h1></header><div><h2>Get your code covered</h2>"
+            "<p>So finally you are testing your frontend code.</p></div></body></html>")
+    assert page_metadata(html, "http://127.0.0.1/c").title == "Get your code covered | Code | Nicolas"
