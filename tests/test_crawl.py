@@ -184,7 +184,8 @@ def test_bad_sources_file_is_refused_naming_the_line(tmp_path: Path):
                                       "  - name: bad\n    url: ftp://nope\n")
     run = postarc("crawl", "--sources", str(sources), "--archive", str(tmp_path / "data"))
     assert run.returncode == 2
-    assert f"{sources}:5: sources.1.url" in run.stderr
+    assert run.stderr.splitlines() == [
+        "postarc: bad sources file", f"{sources}:5: sources.1.url: url must be http(s)://… or rsshub://route"]
     assert not (tmp_path / "data" / "warc").exists()
 
 

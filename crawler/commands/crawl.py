@@ -18,7 +18,7 @@ from crawler.lock import ArchiveBusy, ArchiveLock
 from crawler.credentials import SecretsError, resolve
 from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options, add_secrets_option
 from crawler.processes import HOLDER_SETTING, REPORT_SETTING, processes_wanted, run_children, split_by_host, write_report
-from crawler.runlog import log_to_archive, warnings_to_stderr
+from crawler.runlog import log_to_archive, unset_by_user, warnings_to_stderr
 from crawler.runner import (EXIT_BUSY, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOURCE_FAILED, EXIT_USAGE,
                             SourceReport, archive_summary, due_sources, last_runs, print_reports, run_feeds,
                             source_reports)
@@ -68,6 +68,8 @@ class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
             resolve(self.config, self.settings.get("POSTARC_SECRETS_FILE") or None)  # before any request
         except (SourcesError, SecretsError) as exc:
             self.sources_error = exc  # reported by run(), before anything is written
+            if unset_by_user(self.settings, "LOG_LEVEL"):
+                self.settings.set("LOG_LEVEL", "WARNING", priority="cmdline")  # the error alone, not Scrapy's banner
             return
         log_to_archive(self.settings)
 
