@@ -14,7 +14,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 from warcio.archiveiterator import ArchiveIterator
 from warcio.checker import Checker
 
@@ -73,14 +72,6 @@ def warcio_check(archive: Path) -> None:
     install_brotli()  # the checker decodes content: br with Google's Brotli, as the replay does
     checker = Checker(type("Args", (), {"inputs": files, "verbose": False})())
     assert checker.process_all() == 0, "warcio check failed"
-
-
-def require(available: bool, what: str) -> None:
-    """Skip a test whose tool or data is missing, except under CI=true, where it fails, naming it."""
-    if not available:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{what} is missing (CI=true: no test may skip for want of it)")
-        pytest.skip(f"{what} is missing")
 
 
 def hexo_installed() -> bool:

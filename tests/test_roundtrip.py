@@ -22,7 +22,8 @@ from archive.extract import choose_body
 from archive.html import text_blocks
 from archive.markdown import render_body
 from bench.corpus import load_corpus
-from tests.helpers import REPO, hexo_installed, require
+from tests.conftest import require_tool
+from tests.helpers import REPO, hexo_installed
 from tests.roundtrip import Renderers, differences, shown_blocks
 
 CORPUS = Path(os.environ.get("POSTARC_CORPUS", REPO.parent / "shared" / "corpus"))
@@ -31,7 +32,7 @@ URL = "http://127.0.0.1:8000/post/1"
 
 @pytest.fixture(scope="module")
 def renderers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Renderers]:
-    require(hexo_installed(), "Hexo (npm ci --prefix tests/hexo, as tests/install-tools does) or node")
+    require_tool("Hexo (npm ci --prefix tests/hexo, as tests/install-tools does) or node", hexo_installed())
     running = Renderers(tmp_path_factory.mktemp("hexo") / "site")
     yield running
     running.close()
@@ -53,7 +54,7 @@ def read_wrong(renderers: Renderers, sources: list[str]) -> list[str]:
 
 
 def test_every_corpus_post_reads_as_its_source(renderers: Renderers) -> None:
-    require((CORPUS / "posts").is_dir(), f"the corpus at {CORPUS} (set POSTARC_CORPUS)")
+    require_tool(f"the corpus at {CORPUS} (set POSTARC_CORPUS)", (CORPUS / "posts").is_dir())
     posts = load_corpus(CORPUS)
     assert len(posts) >= 40
     assert read_wrong(renderers, [post.html for post in posts]) == []
