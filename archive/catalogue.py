@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS sources (
     etag          TEXT,
     last_modified TEXT,
     last_run      TEXT,
-    last_status   TEXT
+    last_status   TEXT,
+    backfill      TEXT
 );
 CREATE TABLE IF NOT EXISTS payloads (
     digest    TEXT PRIMARY KEY,
@@ -106,6 +107,7 @@ class Catalogue:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         self._add_column("posts", "incomplete_runs INTEGER NOT NULL DEFAULT 0")
+        self._add_column("sources", "backfill TEXT")  # feed history read so far (crawler.history)
 
     def _add_column(self, table: str, column: str) -> None:
         """Bring a catalogue written by an older postarc up to ``SCHEMA``."""

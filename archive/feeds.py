@@ -41,6 +41,11 @@ class Feed:
     entries: list[Entry]
     link: str | None = None
     problem: str | None = None  # what was wrong with a document still read (malformed XML)
+    # RFC 5005 feed history: the archive document before this one, the next page of a paged
+    # feed, and whether this document holds every entry (fh:complete).
+    prev_archive: str | None = None
+    next_page: str | None = None
+    complete: bool = False
 
 
 def _text(value: Any) -> str:
@@ -107,7 +112,9 @@ def parse_json_feed(body: bytes) -> Feed:
             tags=[_text(t) for t in _list(item.get("tags")) if t],
             enclosures=from_json_feed(item),
         ))
-    return Feed(title=feed_title, kind="json", entries=entries, link=_optional(doc.get("home_page_url")))
+    next_url = doc.get("next_url")
+    return Feed(title=feed_title, kind="json", entries=entries, link=_optional(doc.get("home_page_url")),
+                next_page=_text(next_url) if isinstance(next_url, str) and next_url else None)
 
 
 def _raw(value: Any) -> str | None:
@@ -170,8 +177,11 @@ def parse_xml_feed(body: bytes, url: str, content_type: str | None) -> Feed:
     # The strict XML parser failed and feedparser's lenient one read what it could.
     error = parsed.get("bozo_exception")
     problem = f"not well-formed XML ({error}); read leniently" if isinstance(error, SAXException) else None
+    links = {link.get("rel"): link.get("href") for link in reversed(parsed.feed.get("links") or []) if link.get("href")}
     return Feed(title=feed_title, kind=parsed.version or "xml", entries=entries,
-                link=_optional(parsed.feed.get("link")), problem=problem)
+                link=_optional(parsed.feed.get("link")), problem=problem,
+                prev_archive=_optional(links.get("prev-archive")), next_page=_optional(links.get("next")),
+                complete="fh_complete" in parsed.feed)
 
 
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Feed:

@@ -31,7 +31,7 @@ import redis
 
 from archive.catalogue import Catalogue, PostRow
 
-SOURCE_FIELDS = ("url", "etag", "last_modified", "last_run", "last_status")
+SOURCE_FIELDS = ("url", "etag", "last_modified", "last_run", "last_status", "backfill")
 #: A claim outlives its post's pipelines by far; past that, the post's row answers instead.
 CLAIM_TTL_MS = 24 * 3600 * 1000
 SEED_BATCH = 1000

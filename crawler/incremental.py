@@ -237,6 +237,9 @@ class SourceState:
             for name, status in self.source_statuses():
                 if status == ELSEWHERE:
                     continue  # the worker that fetched the feed records it
+                history = self.stats.get_value(f"postarc/source/{name}/backfill")
+                if history is not None:  # documents read stay read, however the run ends
+                    catalogue.save_source_state(name, backfill=history)
                 if reason != "finished":
                     # Keep last_run: the source stays due, so the next run resumes it.
                     catalogue.save_source_state(name, last_status=f"interrupted ({reason})")

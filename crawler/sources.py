@@ -24,6 +24,8 @@ SECRET_NAME = re.compile(r"(?i)^(authorization|proxy-authorization|cookie)$|toke
                          r"^(x-)?key$|session|auth(?!or)|sig(nature)?$")
 EVERY_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 EVERY_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: History documents read past the head by ``backfill: true``, unless ``backfill_pages`` says.
+BACKFILL_PAGES = 50
 #: Keys that say when a source runs; a source giving one replaces both of ``defaults:``.
 TIMING_KEYS = ("schedule", "every")
 
@@ -118,6 +120,8 @@ class Source(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     auth: Auth | None = None
     secret_params: list[str] = Field(default_factory=list)
+    backfill: bool = False  # follow the feed's history (RFC 5005 prev-archive, next) once
+    backfill_pages: int = Field(default=BACKFILL_PAGES, ge=1)
 
     @field_validator("url")
     @classmethod

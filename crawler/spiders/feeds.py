@@ -16,10 +16,12 @@ from twisted.web.client import ResponseFailed
 
 from archive.feeds import Entry, Feed, FeedError, parse_feed
 from crawler.credentials import Credentials, redact_logs, resolve
+from crawler.history import History
 from crawler.incremental import Transient
 from crawler.items import Post
 from crawler.middlewares import CAPTURE_META
 from crawler.sources import Source, SourcesFile, load_sources
+from crawler.state import open_state
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -88,13 +90,16 @@ class FeedEntrySpider(scrapy.Spider):
 
     @staticmethod
     def entries(feed: Feed, source: Source) -> list[Entry]:
-        """The entries archived: the first ``source.limit`` (feeds list the newest first)."""
-        return feed.entries[: source.limit] if source.limit else feed.entries
+        """The entries archived: the first ``source.limit`` (feeds list the newest first), all of
+        a complete feed (``fh:complete``: the document holds the whole feed)."""
+        return feed.entries[: source.limit] if source.limit and not feed.complete else feed.entries
 
-    def feed_items(self, response: Response, feed: Feed, source: Source) -> Iterator[Post | scrapy.Request]:
-        """One ``Post`` per entry (up to ``source.limit``), or its article request with ``follow_links``."""
+    def feed_items(self, response: Response, feed: Feed, source: Source,
+                   whole: bool = False) -> Iterator[Post | scrapy.Request]:
+        """One ``Post`` per entry (up to ``source.limit``, unless ``whole``), or its article
+        request with ``follow_links``."""
         fetched_at = fetch_time(response)
-        for entry in self.entries(feed, source):
+        for entry in feed.entries if whole else self.entries(feed, source):
             post = self.entry_post(entry, feed, source, response, fetched_at)
             self.crawler.stats.inc_value(f"postarc/source/{source.name}/entries")
             if source.follow_links and entry.link:
@@ -173,7 +178,12 @@ class FeedSpider(FeedEntrySpider):
         return [s for s in self.config.sources if s.enabled and (not names or s.name in names)]
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
+        self.histories = self.read_histories([s for s in self.selected() if s.backfill])
+        rebuild = bool(self.settings.getlist("POSTARC_REBUILD_POSTS"))
         for source in self.selected():
+            if rebuild and source.name in self.histories:
+                for url in self.histories.pop(source.name).fetched:
+                    yield self.history_document(url, source, walk=False)
             self.crawler.stats.set_value(f"postarc/source/{source.name}/status", "started")
             yield scrapy.Request(
                 self.credentials.feed_url(self.config, source),
@@ -189,6 +199,8 @@ class FeedSpider(FeedEntrySpider):
         if response.status == 304:
             # Answer to the conditional request crawler.incremental made: nothing new to yield.
             stats.set_value(f"postarc/source/{source.name}/status", "not modified")
+            if source.name in self.histories and self.histories[source.name].next:
+                yield from self.history_request(response, source, None, head=True)
             return
         try:
             feed = parse_feed(response.body, response.url, response.headers.get("Content-Type", b"").decode("latin-1"))
@@ -200,6 +212,67 @@ class FeedSpider(FeedEntrySpider):
             self.logger.warning("source %s: %s: %s", source.name, response.url, feed.problem)
         stats.set_value(f"postarc/source/{source.name}/status", "ok")
         yield from self.feed_items(response, feed, source)
+        if source.name in self.histories:
+            if feed.complete:
+                self.history_step(source, None)
+            else:
+                yield from self.history_request(response, source, feed.prev_archive or feed.next_page, head=True)
+
+    # -- feed history (RFC 5005), backfill: true --------------------------------------
+
+    def read_histories(self, sources: list[Source]) -> dict[str, History]:
+        """What the catalogue says was read. A rebuild (``postarc reextract``) does not walk:
+        it asks for every document read, and the run being rebuilt has some of them."""
+        if not sources:
+            return {}
+        catalogue = open_state(self.settings)
+        try:
+            return {s.name: History.loads((catalogue.source_state(s.name) or {}).get("backfill")) for s in sources}
+        finally:
+            catalogue.close()
+
+    def history_step(self, source: Source, link: str | None) -> str | None:
+        """Record the step (kept by crawler.incremental.SourceState); the next URL, if any."""
+        history = self.histories[source.name]
+        url = history.step(link, source.backfill_pages)
+        self.crawler.stats.set_value(f"postarc/source/{source.name}/backfill", history.dumps())
+        return url
+
+    def history_request(self, response: Response, source: Source, link: str | None,
+                        head: bool = False) -> Iterator[scrapy.Request]:
+        """The next history document: where an unfinished walk stopped, else the one linked."""
+        history = self.histories[source.name]
+        if history.done:
+            return
+        url = history.next if head and history.next else self.history_step(source, link)
+        if url:
+            yield self.history_document(url, source)
+
+    def history_document(self, url: str, source: Source, walk: bool = True) -> scrapy.Request:
+        return scrapy.Request(url, callback=self.parse_history, errback=self.history_failed,
+                              cb_kwargs={"source": source, "walk": walk},
+                              meta={"postarc_source": source.name, "postarc_kind": "history"}, dont_filter=True)
+
+    def parse_history(self, response: Response, source: Source, walk: bool = True) -> Iterator[Post | scrapy.Request]:
+        try:
+            feed = parse_feed(response.body, response.url, response.headers.get("Content-Type", b"").decode("latin-1"))
+        except FeedError as exc:
+            self.logger.warning("source %s: history document %s: %s; the next run tries it again",
+                                source.name, response.url, exc)
+            return
+        yield from self.feed_items(response, feed, source, whole=True)  # source.limit is for the head
+        if not walk:
+            return
+        history = self.histories[source.name]
+        history.fetched.append(history.next or response.url)
+        yield from self.history_request(response, source, feed.prev_archive or feed.next_page)
+
+    def history_failed(self, failure: Failure) -> None:
+        source: Source = failure.request.cb_kwargs["source"]
+        if not failure.request.cb_kwargs["walk"]:
+            return  # a rebuild asking for a document another run fetched
+        self.logger.warning("source %s: history document %s failed (%s); the next run resumes there",
+                            source.name, failure.request.url, describe_failure(failure))
 
     def feed_failed(self, failure: Failure) -> None:
         source: Source = failure.request.cb_kwargs["source"]
