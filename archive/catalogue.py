@@ -43,6 +43,20 @@ CREATE TABLE IF NOT EXISTS sources (
     last_status   TEXT,
     backfill      TEXT
 );
+CREATE TABLE IF NOT EXISTS versions (
+    source        TEXT NOT NULL,
+    guid          TEXT NOT NULL,
+    captured      TEXT NOT NULL,
+    content_hash  TEXT NOT NULL,
+    title         TEXT NOT NULL,
+    capture_uri   TEXT,
+    capture_date  TEXT,
+    record_id     TEXT,
+    warc_filename TEXT,
+    markdown_filename TEXT,
+    markdown_offset   INTEGER,
+    PRIMARY KEY (source, guid, captured)
+);
 CREATE TABLE IF NOT EXISTS payloads (
     digest    TEXT PRIMARY KEY,
     uri       TEXT NOT NULL,
@@ -71,6 +85,24 @@ class PostRow:
     record_id: str | None = None
     updated: str | None = None
     incomplete_runs: int = 0  # archivings of this version in a row without its page or an image
+
+
+@dataclass
+class VersionRow:
+    """One version of a post: when it was captured, its hash (``archive.versions``), the capture
+    record it came from and where its Markdown (the ``conversion`` record) is."""
+
+    source: str
+    guid: str
+    captured: str
+    content_hash: str
+    title: str
+    capture_uri: str | None = None
+    capture_date: str | None = None  # WARC-Date of the capture
+    record_id: str | None = None
+    warc_filename: str | None = None
+    markdown_filename: str | None = None
+    markdown_offset: int | None = None
 
 
 BUSY_TIMEOUT = 60.0
@@ -158,6 +190,32 @@ class Catalogue:
     def posts(self) -> Iterator[PostRow]:
         for row in self.db.execute("SELECT * FROM posts ORDER BY date DESC"):
             yield _post_row(row)
+
+    # -- versions --------------------------------------------------------------------
+
+    def versions(self, source: str, guid: str) -> list[VersionRow]:
+        """A post's versions, oldest first."""
+        rows = self.db.execute("SELECT * FROM versions WHERE source=? AND guid=? ORDER BY captured",
+                               (source, guid)).fetchall()
+        return [VersionRow(**dict(row)) for row in rows]
+
+    def save_version(self, row: VersionRow) -> None:
+        """Add a version; one with the latest's hash replaces it (a retry of an incomplete post)."""
+        latest = self.db.execute("SELECT captured, content_hash FROM versions WHERE source=? AND guid=? "
+                                 "ORDER BY captured DESC LIMIT 1", (row.source, row.guid)).fetchone()
+        if latest and latest["content_hash"] == row.content_hash:
+            self.db.execute("DELETE FROM versions WHERE source=? AND guid=? AND captured=?",
+                            (row.source, row.guid, latest["captured"]))
+        values = asdict(row)
+        cols, marks = ", ".join(values), ", ".join(f":{k}" for k in values)
+        self.db.execute(f"INSERT OR REPLACE INTO versions ({cols}) VALUES ({marks})", values)
+
+    def post_by(self, link_or_path: str) -> PostRow | None:
+        """The post with this article URL or ``posts/``-relative path (``.md`` optional)."""
+        path = link_or_path.removesuffix(".md")
+        row = self.db.execute("SELECT * FROM posts WHERE path=? OR link=? ORDER BY path=? DESC LIMIT 1",
+                              (path, link_or_path, path)).fetchone()
+        return _post_row(row) if row else None
 
     # -- sources ---------------------------------------------------------------------
 

@@ -46,7 +46,9 @@ class Post:
     date_source: str = ""
     path: str = ""  # posts/-relative path of the Markdown file, without ".md"
     is_update: bool = False
-    content_hash: str = ""
+    content_hash: str = ""  # of the raw entry or page: unchanged means nothing to do
+    version_hash: str = ""  # of the title and extracted body: unchanged means no new version
+    earlier_versions: list[dict[str, str | None]] = field(default_factory=list)  # front matter versions:
     # Archivings in a row of this version that lacked its page or an image (the dedup pipeline
     # reads the count so far, the catalogue pipeline stores the new one).
     incomplete_runs: int = 0

@@ -140,6 +140,7 @@ ITEM_PIPELINES = {
     "pipelines.dates.DatesPipeline": 100,
     "pipelines.dedup.DedupPipeline": 200,
     "pipelines.extract.ExtractPipeline": 300,
+    "pipelines.versions.VersionPipeline": 350,
     "pipelines.images.PostImagesPipeline": 400,
     "pipelines.diskfull.DiskFullGatePipeline": 450,  # once the disk is full, no post is written
     "pipelines.markdown.MarkdownPipeline": 500,

@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archive.catalogue import PostRow
+from archive.catalogue import Catalogue, PostRow, VersionRow
+from archive.warc.writer import Written
 from crawler.items import Post
 from crawler.middlewares import WarcCaptureMiddleware
 from crawler.state import open_state
@@ -37,6 +38,7 @@ class CataloguePipeline:
         self.archive_dir = archive_dir
         self.crawler = crawler
         self.catalogue: CrawlState | None = None
+        self.versions: Catalogue | None = None  # state.sqlite: the versions table
         self.capture: WarcCaptureMiddleware | None = None
 
     @classmethod
@@ -45,21 +47,24 @@ class CataloguePipeline:
 
     def open_spider(self) -> None:
         self.catalogue = open_state(self.crawler.settings)  # state.sqlite, or Redis (and it) when shared
+        self.versions = Catalogue.of_archive(self.archive_dir)
         # None when WARC capture is switched off (WARC_ENABLED = False).
         self.capture = self.crawler.get_downloader_middleware(WarcCaptureMiddleware)
 
     def close_spider(self) -> None:
-        if self.catalogue:
-            self.catalogue.close()
+        for connection in (self.catalogue, self.versions):
+            if connection:
+                connection.close()
 
     async def process_item(self, item: Post) -> Post:
-        assert self.catalogue is not None
+        assert self.catalogue is not None and self.versions is not None
+        markdown: Written | None = None
         if self.capture and item.capture:
             target = conversion_target(item)
             # Written on the WARC writer's thread; the row follows once the record is in.
             extra = {"WARC-Refers-To-Target-URI": item.capture.target_uri, **conversion_fields(item)}
-            await self.capture.write_conversion(target, item.capture.record_id, item.markdown.encode("utf-8"),
-                                                extra=extra)
+            markdown = await self.capture.write_conversion(target, item.capture.record_id,
+                                                           item.markdown.encode("utf-8"), extra=extra)
         # A page or image that failed for now: counted, so that the next runs retry a few times.
         if not item.rebuilt:
             item.incomplete_runs = item.incomplete_runs + 1 if item.missing else 0
@@ -83,5 +88,15 @@ class CataloguePipeline:
             updated=now if item.is_update else None,
             incomplete_runs=item.incomplete_runs,
         ))
+        if not item.rebuilt:  # a rebuild rewrites the versions it has, it adds none
+            self.versions.save_version(VersionRow(
+                source=item.source, guid=item.guid, captured=now, content_hash=item.version_hash,
+                title=item.title, capture_uri=item.capture.target_uri if item.capture else None,
+                capture_date=item.capture.date if item.capture else None,
+                record_id=item.capture.record_id if item.capture else None,
+                warc_filename=item.capture.filename if item.capture else None,
+                markdown_filename=markdown.filename if markdown else None,
+                markdown_offset=markdown.offset if markdown else None,
+            ))
         item.markdown = ""  # written and recorded; free it
         return item

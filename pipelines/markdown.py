@@ -74,6 +74,7 @@ class MarkdownPipeline:
             "archived": now,
             "updated": now if item.is_update else None,
             "warc": item.capture.filename if item.capture else None,
+            "versions": item.earlier_versions or None,
         }
 
     async def process_item(self, item: Post) -> Post:

@@ -1,0 +1,65 @@
+"""Versions pipeline: is a changed post a new version, and which versions came before it.
+
+After extraction (a version is its title and extracted body, ``archive.versions``): a post
+whose feed entry or page bytes changed but whose title and body did not (a visit counter, a
+clock in the page) is dropped here, and its new raw hash stored so later runs skip it before
+any request. Otherwise the earlier versions go on the post, for the front matter's
+``versions:``; the catalogue pipeline records the new one once its Markdown is in the WARC.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scrapy.exceptions import DropItem
+
+from archive.catalogue import Catalogue
+from archive.versions import version_hash
+from crawler.items import Post
+from crawler.state import open_state
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from typing_extensions import Self
+
+    from archive.state import CrawlState
+
+
+class VersionPipeline:
+    def __init__(self, archive_dir: Path, crawler: Crawler) -> None:
+        self.archive_dir = archive_dir
+        self.settings = crawler.settings
+        self.stats = crawler.stats
+        self.catalogue: Catalogue | None = None
+        self.state: CrawlState | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(Path(crawler.settings["POSTARC_ARCHIVE_DIR"]), crawler)
+
+    def open_spider(self) -> None:
+        self.catalogue = Catalogue.of_archive(self.archive_dir)
+        self.state = open_state(self.settings)
+
+    def close_spider(self) -> None:
+        for connection in (self.catalogue, self.state):
+            if connection:
+                connection.close()
+
+    def process_item(self, item: Post) -> Post:
+        assert self.catalogue is not None and self.state is not None
+        item.version_hash = version_hash(item.title, item.body_html)
+        versions = self.catalogue.versions(item.source, item.guid)
+        latest = versions[-1] if versions else None
+        if latest and latest.content_hash == item.version_hash:
+            known = self.state.post(item.source, item.guid)
+            if not item.rebuilt and known and known.content_hash != item.content_hash:
+                self.state.save_post(dataclasses.replace(known, content_hash=item.content_hash))
+                self.stats.inc_value(f"postarc/source/{item.source}/same_version")
+                raise DropItem(f"changed bytes, same title and body: {item.guid}", log_level="DEBUG")
+            versions = versions[:-1]  # this version again: rebuilt, or a retry of an incomplete one
+        item.earlier_versions = [{"captured": v.captured, "content_hash": v.content_hash, "warc_record": v.record_id}
+                                 for v in versions]
+        return item

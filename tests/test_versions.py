@@ -1,0 +1,95 @@
+"""Every version of a post: three crawls of a site whose article changed between them (Chinese
+and English text), and a page that changes only its visit counter. ``postarc history`` lists the
+versions and diffs them; the front matter lists the earlier ones; reextract keeps them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crawler.demo.server import Resource, SiteServer
+from tests.helpers import postarc, posts_of, write_sources
+
+BODIES = [
+    "<p>港区应急局一直在路上，检查了十三家企业。</p><p>The inspectors visited thirteen firms.</p>",
+    "<p>港区安全局一直在路上，检查了十五家企业。</p><p>The inspectors visited fifteen firms.</p>",
+    "<p>港区安全局一直在路上，检查了十五家企业，无事故。</p><p>The inspectors visited fifteen firms today.</p>",
+]
+
+
+def feed(base: str) -> bytes:
+    items = "".join(f"<item><title>{title}</title><link>{base}/{slug}.html</link><guid>{slug}</guid>"
+                    f"<pubDate>Mon, 30 Nov 2026 08:00:00 GMT</pubDate></item>"
+                    for slug, title in (("story", "港区的检查"), ("counter", "Counted page")))
+    return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>t</title>'
+            f"<link>{base}/</link><description>d</description>{items}</channel></rss>").encode()
+
+
+def page(title: str, body: str, visits: int) -> Resource:
+    html = (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head><body>"
+            f"<header><nav><a href='/'>Home</a></nav></header>"
+            f"<article><h1>{title}</h1>{body}</article>"
+            f"<footer>Page served at 2026-12-0{visits % 9 + 1}: {visits} visits so far</footer></body></html>")
+    return Resource(html.encode())
+
+
+COUNTED = ("<p>This page says the same thing on every visit, and only its counter moves: "
+           "a source like this must not make a version per crawl.</p>")
+
+
+@pytest.fixture(scope="module")
+def crawled(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("versions")
+    archive = tmp / "data"
+    with SiteServer() as site:
+        sources = write_sources(tmp, f"sources:\n  - name: site\n    url: {site.base}/feed.xml\n"
+                                     f"    follow_links: true\n")
+        site.routes["/feed.xml"] = Resource(feed(site.base), "application/rss+xml")
+        for n, body in enumerate(BODIES):
+            site.routes["/story.html"] = page("港区的检查", body, 100 + n)
+            site.routes["/counter.html"] = page("Counted page", COUNTED, 500 + n * 7)
+            run = postarc("crawl", "--sources", str(sources), "--archive", str(archive))
+            assert run.returncode == 0, run.stderr[-3000:]
+    return archive
+
+
+def test_three_versions_in_history_front_matter_and_diff(crawled: Path):
+    posts = {front["link"].rsplit("/", 1)[1]: (path, front, body) for path, (front, body) in posts_of(crawled).items()}
+    path, front, body = posts["story.html"]
+    assert "无事故" in body and "today" in body  # the latest is the post
+    assert [v["warc_record"] for v in front["versions"]] and len(front["versions"]) == 2
+    assert all(v["content_hash"].startswith("sha256:") for v in front["versions"])
+
+    run = postarc("history", "--archive", str(crawled), path)
+    assert run.returncode == 0, run.stderr
+    assert f"{path}: 3 version(s)" in run.stdout
+    # By default the last two; the Chinese change is marked by its characters, not its sentence.
+    assert "十五家企业{+，无事故+}" in run.stdout and "fifteen firms{+ today+}." in run.stdout, run.stdout
+    run = postarc("history", "--archive", str(crawled), "--from", "1", "--to", "2", front["link"])
+    assert run.returncode == 0, run.stderr
+    assert "港区[-应急-]{+安全+}局" in run.stdout and "十[-三-]{+五+}家" in run.stdout, run.stdout
+    assert "visited [-thirteen-]{+fifteen+} firms" in run.stdout, run.stdout
+
+
+def test_a_page_that_changes_only_its_counter_has_one_version(crawled: Path):
+    posts = {front["link"].rsplit("/", 1)[1]: (path, front) for path, (front, _body) in posts_of(crawled).items()}
+    path, front = posts["counter.html"]
+    assert "versions" not in front
+    run = postarc("history", "--archive", str(crawled), path)
+    assert run.returncode == 0 and f"{path}: 1 version(s)" in run.stdout, run.stdout + run.stderr
+
+
+def test_reextract_keeps_the_versions(crawled: Path):
+    before = posts_of(crawled)
+    run = postarc("reextract", "--archive", str(crawled))
+    assert run.returncode == 0, run.stderr[-3000:]
+    after = posts_of(crawled)
+    assert after == before
+    story = next(front for front, _body in after.values() if front["link"].endswith("/story.html"))
+    assert len(story["versions"]) == 2
+
+
+def test_history_of_an_unknown_post(crawled: Path):
+    run = postarc("history", "--archive", str(crawled), "https://nowhere.example/x")
+    assert run.returncode == 1 and "no such post" in run.stderr and "Traceback" not in run.stderr
