@@ -93,3 +93,35 @@ def test_reextract_keeps_the_versions(crawled: Path):
 def test_history_of_an_unknown_post(crawled: Path):
     run = postarc("history", "--archive", str(crawled), "https://nowhere.example/x")
     assert run.returncode == 1 and "no such post" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_replay_shows_the_versions_and_marks_the_changes(crawled: Path):
+    import urllib.parse
+
+    import lxml.html
+
+    from tests.replay_helpers import start_replay
+
+    path = next(p for p, (front, _b) in posts_of(crawled).items() if front["link"].endswith("/story.html"))
+    post = "/posts/" + urllib.parse.quote(path.removesuffix(".md"))
+    replay = start_replay(crawled)
+    try:
+        status, _h, html = replay.get(post)
+        assert status == 200
+        page = lxml.html.fromstring(html)
+        assert len(page.cssselect("section.versions li")) == 3
+        assert [e.text_content() for e in page.cssselect(".diff ins")] == ["，无事故", " today"]
+        captures = [a.get("href") for a in page.cssselect("section.versions a.capture")]
+        assert len(captures) == 3
+        for href in captures:  # each version's capture replays, and shows that version's text
+            status, _h, body = replay.get(href)
+            assert status == 200, href
+        assert "十三家" in replay.get(captures[0])[2].decode() and "无事故" in replay.get(captures[2])[2].decode()
+        status, _h, html = replay.get(post + "?from=1&to=2")
+        page = lxml.html.fromstring(html)
+        assert [e.text_content() for e in page.cssselect(".diff del")] == ["应急", "三", "thirteen"]
+        assert [e.text_content() for e in page.cssselect(".diff ins")] == ["安全", "五", "fifteen"]
+        assert replay.get(post + "?from=1&to=9")[0] == 400
+    finally:
+        replay.stop()
+

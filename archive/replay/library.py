@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from archive.catalogue import VersionRow
 from archive.replay.search import MARK_END, MARK_START, Query, excerpt_html, marked_html
 
 PER_PAGE = 50
@@ -215,6 +216,18 @@ class Library:
             return values
         finally:
             db.close()
+
+    def versions(self, source: str, guid: str) -> list[VersionRow]:
+        """A post's versions, oldest first (none in a catalogue older than the versions table)."""
+        db = self.connect()
+        try:
+            rows = db.execute("SELECT * FROM versions WHERE source=? AND guid=? ORDER BY captured",
+                              (source, guid)).fetchall()
+        except sqlite3.OperationalError:  # no such table
+            return []
+        finally:
+            db.close()
+        return [VersionRow(**dict(row)) for row in rows]
 
     def choices(self) -> tuple[list[str], list[str]]:
         """All sources and all categories, for the filter form."""

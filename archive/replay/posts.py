@@ -14,15 +14,17 @@ from typing import Any
 
 from markdown_it import MarkdownIt
 
+from archive.catalogue import VersionRow
 from archive.frontmatter import read_front_matter
 from archive.replay.captures import CaptureReplay
 from archive.replay.index import Capture
 from archive.replay.library import BadQuery, Filters, Library
 from archive.replay.records import NotArchived
-from archive.replay.rewrite import is_http_url, rewrite_fragment
+from archive.replay.rewrite import archive_path, is_http_url, rewrite_fragment
 from archive.replay.search import SearchIndex
 from archive.replay.ui import Templates
 from archive.replay.wsgi import ARCHIVE_CSP, HttpError, Request, Response, unquote_path
+from archive.versions import read_markdown, word_diff
 
 SEARCH_RESYNC = 30  # seconds between two search index syncs triggered by requests
 
@@ -74,7 +76,7 @@ class PostPages:
         relative = unquote_path(rest)
         md = self._inside_posts(relative + ".md") if not relative.endswith(".md") else None
         if md is not None and _is_file(md):
-            return self.post_page(relative, md)
+            return self.post_page(relative, md, request.params())
         target = self._inside_posts(relative)
         if not _is_file(target):
             raise HttpError(404, "Not found", "No such post or file in the archive.")
@@ -83,7 +85,39 @@ class PostPages:
         # Files beside posts came from the web (an SVG can hold scripts): sandboxed like captures.
         return Response(200, target.read_bytes(), ctype, csp=ARCHIVE_CSP)
 
-    def post_page(self, path: str, md: Path) -> Response:
+    def _version_body(self, version: VersionRow) -> str | None:
+        if not version.markdown_filename or version.markdown_offset is None:
+            return None
+        try:
+            markdown = read_markdown(self.posts_dir.parent, version.markdown_filename, version.markdown_offset)
+        except (OSError, StopIteration, UnicodeDecodeError):
+            return None
+        return read_front_matter(markdown)[1]
+
+    def versions(self, row: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
+        """The post's versions, each linked to its capture, and the diff of two (``?from=&to=``)."""
+        versions = self.library.versions(row["source"], row["guid"]) if row else []
+        listed = [{"n": n, "captured": v.captured, "hash": v.content_hash, "title": v.title,
+                   "href": archive_path(re.sub(r"\D", "", v.capture_date or "")[:14], v.capture_uri)
+                   if v.capture_uri and v.capture_date else None}
+                  for n, v in enumerate(versions, 1)]
+        view: dict[str, Any] = {"list": listed, "diff": None}
+        if len(versions) < 2:
+            return view
+        try:
+            new = int(params.get("to") or len(versions))
+            old = int(params.get("from") or new - 1)
+        except ValueError:
+            raise HttpError(400, "Bad query", "from and to are version numbers") from None
+        if not (1 <= old <= len(versions) and 1 <= new <= len(versions)):
+            raise HttpError(400, "Bad query", f"versions are numbered 1 to {len(versions)}")
+        a, b = (self._version_body(versions[n - 1]) for n in (old, new))
+        view.update({"old": old, "new": new, "readable": a is not None and b is not None,
+                     "title_diff": word_diff(versions[old - 1].title, versions[new - 1].title),
+                     "diff": word_diff(a, b) if a is not None and b is not None else []})
+        return view
+
+    def post_page(self, path: str, md: Path, params: dict[str, str] | None = None) -> Response:
         meta, body = read_front_matter(md.read_bytes().decode("utf-8", "replace"))
         row = self.library.post(path) or {}
         link = str(meta.get("link") or row.get("link") or "")
@@ -97,7 +131,8 @@ class PostPages:
             captures = self.captures.index.captures(link) if is_http_url(link) else []
             original = self._original_capture(row, [link, str(meta.get("source") or "")])
         return self.templates.render("post.html", path=path, meta=meta, row=row, body_html=body_html, link=link,
-                                     captures=captures, original=original, name=Path(path).name)
+                                     captures=captures, original=original, name=Path(path).name,
+                                     versions=self.versions(row, params or {}))
 
     def _original_capture(self, row: dict[str, Any], urls: list[str]) -> Capture | None:
         """The capture the post was made from: the record the catalogue names, among the
