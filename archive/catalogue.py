@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS posts (
     archived      TEXT NOT NULL,
     updated       TEXT,
     incomplete_runs INTEGER NOT NULL DEFAULT 0,
+    page_etag     TEXT,
+    page_last_modified TEXT,
     PRIMARY KEY (source, guid)
 );
 CREATE TABLE IF NOT EXISTS sources (
@@ -85,6 +87,8 @@ class PostRow:
     record_id: str | None = None
     updated: str | None = None
     incomplete_runs: int = 0  # archivings of this version in a row without its page or an image
+    page_etag: str | None = None  # the article page's validators, for revisits
+    page_last_modified: str | None = None
 
 
 @dataclass
@@ -140,6 +144,8 @@ class Catalogue:
         self.db.executescript(SCHEMA)
         self._add_column("posts", "incomplete_runs INTEGER NOT NULL DEFAULT 0")
         self._add_column("sources", "backfill TEXT")  # feed history read so far (crawler.history)
+        self._add_column("posts", "page_etag TEXT")
+        self._add_column("posts", "page_last_modified TEXT")
 
     def _add_column(self, table: str, column: str) -> None:
         """Bring a catalogue written by an older postarc up to ``SCHEMA``."""

@@ -175,10 +175,35 @@ class SkipUnchangedMiddleware(_CatalogueReader, BaseSpiderMiddleware):
 
     def get_processed_request(self, request: Request, response: Response | None) -> Request | None:
         post = request.cb_kwargs.get("post")
-        return None if isinstance(post, Post) and self._unchanged(post) else request
+        if not isinstance(post, Post) or not self._unchanged(post):
+            return request
+        return self._revisit(request, post)
+
+    def _revisit(self, request: Request, post: Post) -> Request | None:
+        """The page request of an unchanged post of a source with ``revisit``, if the post was
+        published within that window: conditional on the page's stored validators."""
+        window = request.meta.get("postarc_revisit")
+        assert self.catalogue is not None
+        known = self.catalogue.post(post.source, post.guid)
+        if not window or known is None or not known.date:
+            return None
+        published = datetime.strptime(known.date, TIME_FORMAT).replace(tzinfo=timezone.utc)
+        if (datetime.now(timezone.utc) - published).total_seconds() > window:
+            return None
+        post.revisit = True
+        self.crawler.stats.inc_value(f"postarc/source/{post.source}/revisits")
+        if known.page_etag:
+            request.headers.setdefault("If-None-Match", known.page_etag)
+        if known.page_last_modified:
+            request.headers.setdefault("If-Modified-Since", known.page_last_modified)
+        allowed = request.meta.get("handle_httpstatus_list", [])
+        if 304 not in allowed:
+            request.meta["handle_httpstatus_list"] = [*allowed, 304]
+        return request
 
     def get_processed_item(self, item: Any, response: Response | None) -> Any:
-        return None if isinstance(item, Post) and self._unchanged(item) else item
+        # A revisited post's page was fetched on purpose: the pipelines compare it.
+        return None if isinstance(item, Post) and not item.revisit and self._unchanged(item) else item
 
     def _unchanged(self, post: Post) -> bool:
         assert self.catalogue is not None

@@ -31,6 +31,9 @@ class Post:
     page_url: str | None = None
     page_html: str | None = None
     page_error: str | None = None
+    page_etag: str | None = None  # the page's validators, for the next revisit
+    page_last_modified: str | None = None
+    revisit: bool = False  # the page was fetched again though the feed entry is unchanged
     capture: Written | None = None  # the response record the post came from
     # When the Markdown was written: front matter ``archived``/``updated`` and the catalogue
     # share it (``postarc reextract`` sets it to the time it rebuilds).

@@ -122,6 +122,9 @@ class Source(BaseModel):
     secret_params: list[str] = Field(default_factory=list)
     backfill: bool = False  # follow the feed's history (RFC 5005 prev-archive, next) once
     backfill_pages: int = Field(default=BACKFILL_PAGES, ge=1)
+    # Fetch again, on every run, the article pages of posts published within this window
+    # (conditional requests): edits the feed does not announce become versions.
+    revisit: str | None = None
 
     @field_validator("url")
     @classmethod
@@ -170,6 +173,16 @@ class Source(BaseModel):
                 raise ValueError("every must look like 30s, 10m, 2h or 1d (and not zero)") from None
         return value
 
+    @field_validator("revisit")
+    @classmethod
+    def _revisit(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_every(value)
+            except ValueError:
+                raise ValueError("revisit must look like 12h or 7d (and not zero)") from None
+        return value
+
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str | None) -> str | None:
@@ -184,6 +197,11 @@ class Source(BaseModel):
         if self.schedule and self.every:
             raise ValueError("give either schedule or every, not both")
         return self
+
+    @property
+    def revisit_s(self) -> int | None:
+        """``revisit`` in seconds."""
+        return parse_every(self.revisit) if self.revisit else None
 
     @property
     def interval_s(self) -> int | None:

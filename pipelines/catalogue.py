@@ -87,6 +87,8 @@ class CataloguePipeline:
             record_id=item.capture.record_id if item.capture else None,
             updated=now if item.is_update else None,
             incomplete_runs=item.incomplete_runs,
+            page_etag=item.page_etag,
+            page_last_modified=item.page_last_modified,
         ))
         if not item.rebuilt:  # a rebuild rewrites the versions it has, it adds none
             self.versions.save_version(VersionRow(

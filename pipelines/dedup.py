@@ -53,7 +53,8 @@ class DedupPipeline:
         assert self.catalogue is not None and item.date is not None
         item.content_hash = content_hash(item)
         known = self.catalogue.post(item.source, item.guid)
-        if is_unchanged(known, item.content_hash, self.archive_dir / "posts", self.retries):
+        # A revisited page is compared after extraction (pipelines.versions), not by the entry.
+        if not item.revisit and is_unchanged(known, item.content_hash, self.archive_dir / "posts", self.retries):
             self.stats.inc_value(f"postarc/source/{item.source}/unchanged")
             raise DropItem(f"unchanged: {item.guid}", log_level="DEBUG")
         if not self.catalogue.claim_post(item.source, item.guid, item.content_hash):

@@ -55,8 +55,11 @@ class VersionPipeline:
         latest = versions[-1] if versions else None
         if latest and latest.content_hash == item.version_hash:
             known = self.state.post(item.source, item.guid)
-            if not item.rebuilt and known and known.content_hash != item.content_hash:
-                self.state.save_post(dataclasses.replace(known, content_hash=item.content_hash))
+            same_entry = known is not None and known.content_hash == item.content_hash
+            if not item.rebuilt and known and (not same_entry or (item.revisit and not item.incomplete_runs)):
+                self.state.save_post(dataclasses.replace(
+                    known, content_hash=item.content_hash, page_etag=item.page_etag or known.page_etag,
+                    page_last_modified=item.page_last_modified or known.page_last_modified))
                 self.stats.inc_value(f"postarc/source/{item.source}/same_version")
                 raise DropItem(f"changed bytes, same title and body: {item.guid}", log_level="DEBUG")
             versions = versions[:-1]  # this version again: rebuilt, or a retry of an incomplete one

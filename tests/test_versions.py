@@ -125,3 +125,49 @@ def test_replay_shows_the_versions_and_marks_the_changes(crawled: Path):
     finally:
         replay.stop()
 
+
+def test_revisit_fetches_recent_pages_again_conditionally(tmp_path: Path):
+    """``revisit: 7d``: an edit the feed does not announce becomes a version; a page not modified
+    answers 304 and makes none; a post older than the window is not fetched again."""
+    from datetime import datetime, timedelta, timezone
+    from email.utils import format_datetime
+
+    now = datetime.now(timezone.utc)
+    dates = {"recent": now - timedelta(days=1), "old": now - timedelta(days=30)}
+    archive = tmp_path / "data"
+    with SiteServer() as site:
+        items = "".join(f"<item><title>{slug} 帖子</title><link>{site.base}/{slug}.html</link><guid>{slug}</guid>"
+                        f"<pubDate>{format_datetime(date, usegmt=True)}</pubDate><description>一直在路上</description></item>"
+                        for slug, date in dates.items())
+        site.routes["/feed.xml"] = Resource(
+            (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>t</title>'
+             f"<link>{site.base}/</link><description>d</description>{items}</channel></rss>").encode(),
+            "application/rss+xml")
+        sources = write_sources(tmp_path, f"sources:\n  - name: site\n    url: {site.base}/feed.xml\n"
+                                          f"    follow_links: true\n    revisit: 7d\n")
+
+        def pages(n: int, etag: str) -> None:
+            for slug in dates:
+                resource = page(f"{slug} 帖子", BODIES[n], 1)
+                resource.etag = f'"{slug}-{etag}"'
+                site.routes[f"/{slug}.html"] = resource
+
+        # Run 1 archives both; the pages are edited (feed unchanged) before run 2, not before run 3.
+        expected_etag = {2: '"recent-a"', 3: '"recent-b"'}
+        for run_no, (n, etag) in enumerate(((0, "a"), (1, "b"), (1, "b")), 1):
+            pages(n, etag)
+            site.log.clear()
+            run = postarc("crawl", "--sources", str(sources), "--archive", str(archive))
+            assert run.returncode == 0, run.stderr[-3000:]
+            asked = dict(site.log)
+            if run_no > 1:
+                assert "/old.html" not in asked  # outside the window: skipped before any request
+                assert asked["/recent.html"].get("If-None-Match") == expected_etag[run_no], asked
+    posts = {front["link"].rsplit("/", 1)[1]: path for path, (front, _body) in posts_of(archive).items()}
+    counts = {}
+    for name, path in posts.items():
+        run = postarc("history", "--archive", str(archive), path)
+        assert run.returncode == 0, run.stderr
+        counts[name] = run.stdout.splitlines()[0].split(": ")[1]
+    # recent: the edit is a version, the 304 of run 3 none; old: never fetched again.
+    assert counts == {"recent.html": "2 version(s)", "old.html": "1 version(s)"}

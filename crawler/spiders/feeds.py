@@ -111,7 +111,8 @@ class FeedEntrySpider(scrapy.Spider):
                         callback=self.parse_page,
                         errback=self.page_failed,
                         cb_kwargs={"post": post},
-                        meta={"postarc_source": source.name, "postarc_kind": "page"},
+                        meta={"postarc_source": source.name, "postarc_kind": "page",
+                              "postarc_revisit": source.revisit_s},
                         dont_filter=True,
                     )
                 except ValueError as exc:  # no request can be made of it: "http://[x", "mailto:…"
@@ -122,7 +123,12 @@ class FeedEntrySpider(scrapy.Spider):
                 yield post
 
     def parse_page(self, response: Response, post: Post) -> Iterator[Post]:
+        if response.status == 304:  # a revisit of a page not modified since (crawler.incremental)
+            self.crawler.stats.inc_value(f"postarc/source/{post.source}/revisit_not_modified")
+            return
         post.page_url = response.url
+        post.page_etag = response.headers.get("ETag", b"").decode("latin-1") or None
+        post.page_last_modified = response.headers.get("Last-Modified", b"").decode("latin-1") or None
         post.capture = response.meta.get(CAPTURE_META) or post.capture
         limit = self.settings.getint("POSTARC_PAGE_MAXSIZE")
         if limit and len(response.body) > limit:
