@@ -22,7 +22,7 @@ import pytest
 from archive.wacz import replace_digest
 from crawler.demo.server import Resource, SiteServer
 from tests import conftest
-from tests.helpers import postarc
+from tests.helpers import REPO, postarc
 from tests.tools import chromium_driver, require_tool
 from tests.tsa import TSA, make_ca
 
@@ -249,3 +249,51 @@ def test_webcrypto_verifies_the_signature_as_replayweb_page_does(signed):
         assert driver.execute_async_script(VERIFY_JS, *args) is True
         other = signed_data["hash"][:-1] + ("0" if signed_data["hash"][-1] != "0" else "1")
         assert driver.execute_async_script(VERIFY_JS, other, *args[1:]) is False
+
+
+RWP = REPO / "tests" / "replaywebpage" / "package"  # tests/install-tools unpacks it
+SHOWN_TEXT = """
+function walk(n, out) {  // ReplayWeb.page draws in shadow roots
+  if (n.nodeType === 3) out.push(n.textContent);
+  if (n.shadowRoot) walk(n.shadowRoot, out);
+  for (const c of n.childNodes) walk(c, out);
+  return out;
+}
+return walk(document.body, []).join(" ").replace(/\\s+/g, " ");
+"""
+
+
+def test_replayweb_page_opens_the_export_and_shows_its_public_key(signed, tmp_path: Path):
+    import functools
+    import threading
+    import time
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    conftest.require_tool("ReplayWeb.page in tests/replaywebpage (tests/install-tools unpacks it)",
+                          (RWP / "ui.js").is_file())
+    _tmp, wacz, _plain, _ca = signed
+    for name in ("index.html", "ui.js", "sw.js"):
+        (tmp_path / name).symlink_to(RWP / name)
+    (tmp_path / "signed.wacz").symlink_to(wacz)
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    signed_data = digest_of(wacz)["signedData"]
+    try:
+        with chromium_driver() as driver:
+            driver.get(f"{base}/index.html?source={base}/signed.wacz")
+            deadline = time.monotonic() + 60
+            text = ""
+            while "Observer Public Key" not in text and time.monotonic() < deadline:
+                time.sleep(1)
+                text = driver.execute_script(SHOWN_TEXT)
+            assert f"Observer Public Key Copy {signed_data['publicKey']}" in text, text[:2000]
+            assert "Created With postarc" in text
+            # Its info pane counts any signature as verified: check it as its code does, on its page.
+            args = (signed_data["hash"], signed_data["signature"], signed_data["publicKey"])
+            assert driver.execute_async_script(VERIFY_JS, *args) is True
+    finally:
+        server.shutdown()
+        server.server_close()
