@@ -68,6 +68,10 @@ class Command(ScrapyCommand):
         if post is None:
             self._fail(f"{args[0]}: no such post in {archive}")
             return
+        if not versions:  # archived by a postarc that kept no versions table: the file is the one
+            print(f"{post.path}.md: 1 version (archived before versions were recorded)")
+            print(f"  1  {post.updated or post.archived}  -  {post.record_id or '-'}  {post.title}")
+            return
         print(f"{post.path}.md: {len(versions)} version(s)")
         for n, v in enumerate(versions, 1):
             print(f"  {n}  {v.captured}  {v.content_hash[:19]}  {v.record_id or '-'}  {v.title}")
