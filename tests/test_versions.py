@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from archive.frontmatter import read_front_matter
 from crawler.demo.server import Resource, SiteServer
 from tests.helpers import postarc, posts_of, write_sources
 
@@ -70,6 +71,10 @@ def test_three_versions_in_history_front_matter_and_diff(crawled: Path):
     assert run.returncode == 0, run.stderr
     assert "港区[-应急-]{+安全+}局" in run.stdout and "十[-三-]{+五+}家" in run.stdout, run.stdout
     assert "visited [-thirteen-]{+fifteen+} firms" in run.stdout, run.stdout
+    run = postarc("history", "--archive", str(crawled), "--show", "1", path)  # the first version, as written
+    assert run.returncode == 0, run.stderr
+    first, first_body = read_front_matter(run.stdout)
+    assert "十三家企业" in first_body and "versions" not in first and first["link"] == front["link"]
 
 
 def test_a_page_that_changes_only_its_counter_has_one_version(crawled: Path):

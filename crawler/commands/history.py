@@ -40,7 +40,7 @@ class Command(ScrapyCommand):
     default_settings = {"LOG_ENABLED": False}
 
     def syntax(self) -> str:
-        return "URL-or-path [--from N] [--to N]"
+        return "URL-or-path [--from N] [--to N] | URL-or-path --show N"
 
     def short_desc(self) -> str:
         return "List a post's versions and show the changes between two of them"
@@ -50,6 +50,7 @@ class Command(ScrapyCommand):
         add_archive_option(parser)
         parser.add_argument("--from", dest="old", type=int, metavar="N", help="version to diff from (default: the one before --to)")
         parser.add_argument("--to", dest="new", type=int, metavar="N", help="version to diff to (default: the latest)")
+        parser.add_argument("--show", type=int, metavar="N", help="print version N's Markdown as it was archived")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if len(args) != 1:
@@ -72,6 +73,9 @@ class Command(ScrapyCommand):
             print(f"{post.path}.md: 1 version (archived before versions were recorded)")
             print(f"  1  {post.updated or post.archived}  -  {post.record_id or '-'}  {post.title}")
             return
+        if opts.show is not None:
+            self._show(archive, versions, opts.show)
+            return
         print(f"{post.path}.md: {len(versions)} version(s)")
         for n, v in enumerate(versions, 1):
             print(f"  {n}  {v.captured}  {v.content_hash[:19]}  {v.record_id or '-'}  {v.title}")
@@ -82,6 +86,15 @@ class Command(ScrapyCommand):
         if not (1 <= old <= len(versions) and 1 <= new <= len(versions)):
             raise UsageError(f"versions are numbered 1 to {len(versions)}")
         self._diff(archive, versions, old, new)
+
+    def _show(self, archive: Path, versions: list[VersionRow], n: int) -> None:
+        if not 1 <= n <= len(versions):
+            raise UsageError(f"versions are numbered 1 to {len(versions)}")
+        version = versions[n - 1]
+        if not version.markdown_filename or version.markdown_offset is None:
+            self._fail(f"version {n}: its Markdown is not in the WARC files")
+            return
+        sys.stdout.write(read_markdown(archive, version.markdown_filename, version.markdown_offset))
 
     def _diff(self, archive: Path, versions: list[VersionRow], old: int, new: int) -> None:
         a, b = versions[old - 1], versions[new - 1]
