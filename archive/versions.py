@@ -17,10 +17,14 @@ import hashlib
 import os
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import lxml.html
 from warcio.archiveiterator import ArchiveIterator
+
+#: The hash of a version archived before versions were recorded (its extracted body is gone).
+UNKNOWN_HASH = "unknown"
 
 #: One token: a CJK character, a run of letters/digits, a run of spaces, or one other character.
 _TOKEN = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\U00020000-\U0002fa1f]|[^\W_]+|\s+|.",
@@ -82,3 +86,31 @@ def read_markdown(archive_dir: str | os.PathLike[str], filename: str, offset: in
         f.seek(offset)
         record = next(iter(ArchiveIterator(f)))
         return record.content_stream().read().decode("utf-8")
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a post's capture and its Markdown are, found by reading a WARC file."""
+
+    capture_uri: str | None = None
+    capture_date: str | None = None
+    markdown_offset: int | None = None
+
+
+def locate(archive_dir: str | os.PathLike[str], filename: str, record_id: str) -> Located:
+    """The capture ``record_id`` in WARC file ``filename`` and the ``conversion`` citing it: for
+    posts archived before the catalogue kept versions (read once, when such a post changes)."""
+    uri = date = offset = None
+    path = Path(archive_dir) / "warc" / Path(filename).name
+    try:
+        with path.open("rb") as f:
+            records = ArchiveIterator(f)
+            for record in records:
+                headers = record.rec_headers
+                if headers.get_header("WARC-Record-ID") == record_id:
+                    uri, date = headers.get_header("WARC-Target-URI"), headers.get_header("WARC-Date")
+                elif record.rec_type == "conversion" and headers.get_header("WARC-Refers-To") == record_id:
+                    offset = records.get_record_offset()
+    except OSError:
+        pass
+    return Located(uri, date, offset)

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from scrapy.exceptions import DropItem
 
-from archive.catalogue import Catalogue
-from archive.versions import version_hash
+from archive.catalogue import Catalogue, VersionRow
+from archive.versions import UNKNOWN_HASH, locate, version_hash
 from crawler.items import Post
 from crawler.state import open_state
 
@@ -48,10 +48,29 @@ class VersionPipeline:
             if connection:
                 connection.close()
 
+    def _recorded_before(self, item: Post) -> list[VersionRow]:
+        """The version of a post archived by a postarc that kept no versions: entered once, its
+        hash unknown (its extracted body was not kept), its capture and Markdown found in its WARC file."""
+        assert self.catalogue is not None and self.state is not None
+        known = self.state.post(item.source, item.guid)
+        if known is None or not known.record_id or not known.warc_filename:
+            return []
+        found = locate(self.archive_dir, known.warc_filename, known.record_id)
+        row = VersionRow(source=known.source, guid=known.guid, captured=known.updated or known.archived,
+                         content_hash=UNKNOWN_HASH, title=known.title, capture_uri=found.capture_uri,
+                         capture_date=found.capture_date, record_id=known.record_id,
+                         warc_filename=known.warc_filename,
+                         markdown_filename=known.warc_filename if found.markdown_offset is not None else None,
+                         markdown_offset=found.markdown_offset)
+        self.catalogue.save_version(row)
+        return [row]
+
     def process_item(self, item: Post) -> Post:
         assert self.catalogue is not None and self.state is not None
         item.version_hash = version_hash(item.title, item.body_html)
         versions = self.catalogue.versions(item.source, item.guid)
+        if not versions and not item.rebuilt:
+            versions = self._recorded_before(item)
         latest = versions[-1] if versions else None
         if latest and latest.content_hash == item.version_hash:
             known = self.state.post(item.source, item.guid)

@@ -176,3 +176,28 @@ def test_revisit_fetches_recent_pages_again_conditionally(tmp_path: Path):
         counts[name] = run.stdout.splitlines()[0].split(": ")[1]
     # recent: the edit is a version, the 304 of run 3 none; old: never fetched again.
     assert counts == {"recent.html": "2 version(s)", "old.html": "1 version(s)"}
+
+
+def test_a_post_archived_before_versions_were_recorded(tmp_path: Path):
+    """An archive from a postarc without the versions table: the first change of a post enters
+    the version it had (hash unknown, found in the WARC) and the new one; the diff works."""
+    import sqlite3
+
+    archive = tmp_path / "data"
+    with SiteServer() as site:
+        sources = write_sources(tmp_path, f"sources:\n  - name: site\n    url: {site.base}/feed.xml\n"
+                                          f"    follow_links: true\n")
+        site.routes["/feed.xml"] = Resource(feed(site.base), "application/rss+xml")
+        site.routes["/counter.html"] = page("Counted page", COUNTED, 1)
+        for n in (0, 1):
+            site.routes["/story.html"] = page("港区的检查", BODIES[n], 1)
+            run = postarc("crawl", "--sources", str(sources), "--archive", str(archive))
+            assert run.returncode == 0, run.stderr[-3000:]
+            if n == 0:
+                with sqlite3.connect(archive / "state.sqlite") as db:
+                    db.execute("DROP TABLE versions")
+    path = next(p for p, (front, _b) in posts_of(archive).items() if front["link"].endswith("/story.html"))
+    run = postarc("history", "--archive", str(archive), path)
+    assert run.returncode == 0, run.stderr
+    assert f"{path}: 2 version(s)" in run.stdout and "  1  " in run.stdout and "unknown" in run.stdout
+    assert "港区[-应急-]{+安全+}局" in run.stdout, run.stdout
