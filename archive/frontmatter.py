@@ -18,7 +18,15 @@ _YAML_BREAKS = ("\x85", "\u2028", "\u2029")
 
 
 class _Dumper(yaml.SafeDumper):
-    """SafeDumper that writes aware datetimes as plain ISO 8601 UTC (``…Z``) timestamps."""
+    """SafeDumper that writes aware datetimes as plain ISO 8601 UTC (``…Z``) timestamps.
+
+    No anchors and aliases: a value used twice (``archived`` and ``updated`` are one datetime)
+    is written twice, as a reader of the file and simpler front-matter parsers expect, not as
+    ``&id001`` and ``*id001``.
+    """
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _represent_datetime(dumper: yaml.SafeDumper, value: datetime) -> yaml.Node:
