@@ -7,7 +7,7 @@ run them off Scrapy's reactor thread.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 import trafilatura
@@ -58,6 +58,7 @@ class Body:
     html: str  # cleaned HTML of the post body
     source: str  # "feed" or "page"
     image_urls: list[str]
+    named: dict[str, str] = field(default_factory=dict)  # image URL -> the proxied URL named
 
 
 def extract_page(page_html: str, page_url: str | None) -> str:
@@ -104,7 +105,7 @@ def choose_body(feed_html: str, base_url: str | None, page_html: str | None = No
         page = _Candidate(_page_fragment(page_html, page_url), "page")
         if feed.summarises(page):
             chosen = page
-    return Body(html=chosen.html, source=chosen.source, image_urls=chosen.image_urls)
+    return Body(html=chosen.html, source=chosen.source, image_urls=chosen.image_urls, named=chosen.named)
 
 
 class _Candidate:
@@ -113,6 +114,7 @@ class _Candidate:
         self.source = source
         self.text = " ".join(fragment.texts)
         self.image_urls = [img.url for img in fragment.images]
+        self.named = fragment.named
 
     def summarises(self, other: _Candidate) -> bool:
         """This body is a summary of ``other``: much shorter, and mostly found in it.

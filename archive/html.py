@@ -18,7 +18,7 @@ from __future__ import annotations
 import html as html_lib
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
 import lxml.html
@@ -106,17 +106,23 @@ class Fragment:
     html: str
     texts: list[str]
     images: list[Image]
+    # Image URL -> the URL the source named for it, where the two differ (a CORS/image proxy
+    # unwrapped): the WARC also records the image under the name (pipelines.aliases).
+    named: dict[str, str] = field(default_factory=dict)
 
 
 def clean_fragment(html: str, base_url: str | None = None, image_map: Mapping[str, str] | None = None) -> Fragment:
     """``to_html`` plus ``text_blocks`` and ``find_images`` of the result, from one parse."""
-    body = clean_tree(html, base_url)
+    named: dict[str, str] = {}
+    body = clean_tree(html, base_url, named)
     if body is None:
         return Fragment("", [], [])
     if image_map is not None:
         for img in body.iter("img"):
             img.set("src", mapped_url(img.get("src", ""), image_map))
-    return Fragment(_inner_html(body), _texts_of(body), _images_of(body))
+    images = _images_of(body)
+    return Fragment(_inner_html(body), _texts_of(body), images,
+                    {img.url: named[img.url] for img in images if img.url in named})
 
 
 def clean_html(html: str, base_url: str | None = None) -> str:
@@ -167,8 +173,10 @@ def _texts_of(body: HtmlElement) -> list[str]:
 # --- cleaning --------------------------------------------------------------------------------
 
 
-def clean_tree(html: str, base_url: str | None) -> HtmlElement | None:
-    """Parse and clean; the returned <body> holds the clean fragment (None: nothing there)."""
+def clean_tree(html: str, base_url: str | None, named: dict[str, str] | None = None) -> HtmlElement | None:
+    """Parse and clean; the returned <body> holds the clean fragment (None: nothing there).
+
+    ``named`` gains unwrapped image URL -> the proxied URL the HTML named."""
     body = parse_body(html)
     if body is None:
         return None
@@ -179,7 +187,11 @@ def clean_tree(html: str, base_url: str | None) -> HtmlElement | None:
     if base_url:
         body.make_links_absolute(base_url, resolve_base_href=False, handle_failures="ignore")
     for img in body.iter("img"):
-        img.set("src", unwrap_proxy(img.get("src", "")))
+        src = img.get("src", "")
+        origin = unwrap_proxy(src)
+        img.set("src", origin)
+        if named is not None and origin != src and _HTTP_URL.match(src):
+            named.setdefault(origin, src)
     normalise_pre(body)
     return body
 

@@ -59,6 +59,9 @@ class Post:
     body_source: str = ""
     image_urls: list[str] = field(default_factory=list)
     image_paths: dict[str, str] = field(default_factory=dict)  # image URL -> posts/-relative file
+    image_named: dict[str, str] = field(default_factory=dict)  # image URL -> proxied URL the HTML named
+    # Image URL -> its response record and HTTP head (status line, headers) as fetched this run.
+    image_captures: dict[str, tuple[Written, str, str, list[tuple[str, str]]]] = field(default_factory=dict)
     image_failures: list[str] = field(default_factory=list)
     # The page and image URLs among those failures that a later run may get (a 503, a timeout;
     # not a 404): the post is archived again until it is whole (POSTARC_RETRY_INCOMPLETE).

@@ -36,6 +36,8 @@ T = TypeVar("T")
 
 #: ``request.meta`` key under which the response record's location is left for callbacks.
 CAPTURE_META = "warc_capture"
+#: ``request.meta`` key: (status line, protocol, headers) of the response record, as written.
+CAPTURE_HEAD_META = "warc_capture_head"
 #: ``Response.flags`` mark of a response served from the archive itself (``crawler.replay``):
 #: it was captured when first fetched, so it is never written again.
 REPLAY_FLAG = "postarc-replay"
@@ -211,6 +213,8 @@ class WarcCaptureMiddleware:
             self.stats.inc_value("postarc/warc/revisits")
         self._index_upto(req_written)
         request.meta[CAPTURE_META] = written
+        request.meta[CAPTURE_HEAD_META] = (f"{exchange.status} {exchange.reason}".rstrip(), exchange.protocol,
+                                           exchange.response_headers)
         self.stats.inc_value("postarc/warc/records", 2)
         self.stats.inc_value("postarc/warc/bytes", written.length + req_written.length)
         self.stats.inc_value("postarc/warc/payload_bytes", len(response.body))
@@ -229,11 +233,22 @@ class WarcCaptureMiddleware:
         future.add_done_callback(self._conversion_written)
         return future
 
+    def write_alias(self, target_uri: str, written: Written, head: tuple[str, str, list[tuple[str, str]]]
+                    ) -> asyncio.Future[Written]:
+        """A ``revisit`` under ``target_uri`` of the payload of ``written`` (its first capture)."""
+        original = self._original(written.payload_digest) or Original(written.record_id, written.target_uri,
+                                                                     written.date)
+        self.stats.inc_value("postarc/warc/records")
+        self.stats.inc_value("postarc/warc/aliases")
+        future = self._in_writer(self.files.write_alias, target_uri, original, written.payload_digest, *head)
+        future.add_done_callback(self._conversion_written)
+        return future
+
     def _conversion_written(self, future: asyncio.Future[Written]) -> None:
         if future.cancelled():
             return
         if future.exception() is not None:
-            logger.error("conversion record not written", exc_info=future.exception())
+            logger.error("record not written", exc_info=future.exception())
             return
         self.stats.inc_value("postarc/warc/bytes", future.result().length)
         self._index_upto(future.result())

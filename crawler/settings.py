@@ -142,6 +142,7 @@ ITEM_PIPELINES = {
     "pipelines.extract.ExtractPipeline": 300,
     "pipelines.versions.VersionPipeline": 350,
     "pipelines.images.PostImagesPipeline": 400,
+    "pipelines.aliases.AliasRecordsPipeline": 410,  # images also under the proxied URL the HTML named
     "pipelines.diskfull.DiskFullGatePipeline": 450,  # once the disk is full, no post is written
     "pipelines.markdown.MarkdownPipeline": 500,
     "pipelines.catalogue.CataloguePipeline": 600,

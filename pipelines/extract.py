@@ -46,6 +46,7 @@ class ExtractPipeline:
             self.stats.inc_value(f"postarc/source/{item.source}/page_extract_failed")
             body = await self.pool.run(choose_body, item.feed_html, base)
         item.body_html, item.body_source, item.image_urls = body.html, body.source, body.image_urls
+        item.image_named = body.named
         item.page_html = None  # the page is in the WARC; don't carry it further
         self.stats.inc_value(f"postarc/body/{body.source}")
         self.stats.inc_value(f"postarc/source/{item.source}/body_{body.source}")

@@ -25,8 +25,10 @@ from archive.markdown import atomic_write, inside
 from crawler.diskfull import DiskFullGuard
 from crawler.incremental import Transient
 from crawler.items import Post
+from crawler.middlewares import CAPTURE_HEAD_META, CAPTURE_META
 
 if TYPE_CHECKING:
+    from archive.warc.writer import Written
     from scrapy.crawler import Crawler
     from scrapy.http import Response
     from scrapy.pipelines.files import FileInfo
@@ -80,6 +82,8 @@ class PostImagesPipeline(FilesPipeline):
     disk_full: DiskFullGuard | None
     transient: Transient
     failed_for_now: set[str]  # image URLs whose fetch failed in a way a later run may not meet
+    # Image URL -> (response record, status line, protocol, headers) of its fetch in this run.
+    captures: dict[str, tuple[Written, str, str, list[tuple[str, str]]]]
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -92,6 +96,7 @@ class PostImagesPipeline(FilesPipeline):
         pipe.disk_full = crawler.get_extension(DiskFullGuard)  # None if the extension is off
         pipe.transient = Transient(crawler.settings)
         pipe.failed_for_now = set()
+        pipe.captures = {}
         return pipe
 
     def get_media_requests(self, item: Post, info: MediaPipeline.SpiderInfo) -> list[Request]:
@@ -139,6 +144,10 @@ class PostImagesPipeline(FilesPipeline):
                                item: Any = None) -> FileInfo:
         if self.transient.status(response.status):
             self.failed_for_now.add(request.url)
+        written, head = request.meta.get(CAPTURE_META), request.meta.get(CAPTURE_HEAD_META)
+        if written is not None and head is not None and response.status == 200:
+            # Scrapy downloads an image once per run, for the first post that has it: kept for all.
+            self.captures[request.url] = (written, *head)
         return await super().media_downloaded(response, request, info, item=item)
 
     def media_failed(self, failure: Failure, request: Request, info: MediaPipeline.SpiderInfo) -> NoReturn:
@@ -168,6 +177,8 @@ class PostImagesPipeline(FilesPipeline):
                 atomic_write(inside(store, own), inside(store, path).read_bytes())
                 path = own
             item.image_paths[url] = path
+            if url in self.captures:
+                item.image_captures[url] = self.captures[url]  # for pipelines.aliases
         if item.image_failures:
             self.crawler.stats.inc_value("postarc/images/failed", len(item.image_failures))
             self.crawler.stats.inc_value(f"postarc/source/{item.source}/images_failed", len(item.image_failures))

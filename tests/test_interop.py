@@ -28,7 +28,7 @@ import pytest
 
 from archive.cdxj import index_path, warc_paths
 from crawler.demo.server import SiteServer
-from crawler.demo.site import build_routes, sources_yaml
+from crawler.demo.site import PROXY, build_routes, sources_yaml
 from tests.conftest import require_tool
 from tests.helpers import REPO, postarc, warcio_check
 from tests.sites import aggregator_routes
@@ -179,3 +179,21 @@ def test_pywb_replays_every_article_as_sent(archived, pywb, collection):
             replayed += 1
     print(f"\npywb ({collection}): {len(articles)} articles, {replayed} captures replayed byte for byte")
     assert replayed >= 2 * len(articles)
+
+
+@pytest.mark.parametrize("collection", ["added", "ours"])
+def test_pywb_shows_a_proxied_image_under_the_url_the_page_names(archived, pywb, collection):
+    """The demo's page names its image through a CORS proxy; postarc fetched the unwrapped URL
+    and recorded a revisit under the proxied one (pipelines.aliases), which pywb resolves."""
+    archive, _articles = archived
+    base, _root = pywb
+    by_url = captures(archive)
+    proxied = [url for url in by_url if url.startswith(PROXY)]
+    assert proxied, "no record under the proxied image URL"
+    for url in proxied:
+        origin = url[len(PROXY):]
+        _status, image = fetch(f"{base}/{collection}/{by_url[origin][0][0]}id_/{origin}")
+        for timestamp, mime in by_url[url]:
+            assert mime == "warc/revisit"
+            status, body = fetch(f"{base}/{collection}/{timestamp}id_/{url}")
+            assert (status, body) == (200, image), (url, timestamp, status)

@@ -43,11 +43,14 @@ SECOND_ITEMS = [
 
 
 def hosts_of(archive: Path) -> set[tuple[str, int]]:
-    """(host, port) of every URL the crawl's WARC records name."""
+    """(host, port) of every URL the crawl requested (its request records: not the proxied URL
+    an image is also recorded under, which nobody fetched)."""
     found = set()
     for warc in (archive / "warc").glob("*.warc.gz"):
         with warc.open("rb") as f:
             for record in ArchiveIterator(f):
+                if record.rec_type != "request":
+                    continue
                 url = urlsplit(record.rec_headers.get_header("WARC-Target-URI") or "")
                 if url.scheme in ("http", "https"):
                     found.add((url.hostname, url.port or {"http": 80, "https": 443}[url.scheme]))

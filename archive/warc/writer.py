@@ -277,6 +277,19 @@ class WarcFiles:
         written = self._write(response, 0 if stored else None)
         return written, self._write(request)
 
+    def write_alias(self, target_uri: str, original: Original, digest: str, status_line: str, protocol: str,
+                    headers: list[tuple[str, str]]) -> Written:
+        """A ``revisit`` of ``original``'s payload under another URI, with the original's HTTP head:
+        the URL a page named for an image fetched under its unwrapped URL (an image proxy), so
+        that replay finds the image where the page asks for it."""
+        writer = self._ensure_open()
+        http = StatusAndHeaders(status_line, response_headers_for_warc(headers), protocol=protocol)
+        warc_headers = self._base_headers(datetime.now(timezone.utc))
+        warc_headers["WARC-Refers-To"] = original.record_id
+        record = writer.create_revisit_record(safe_url_string(target_uri), digest, original.target_uri, original.date,
+                                              http_headers=http, warc_headers_dict=warc_headers)
+        return self._write(record)
+
     def write_conversion(self, target_uri: str, refers_to: str, content: bytes,
                          content_type: str = "text/markdown; charset=utf-8",
                          extra: dict[str, str] | None = None) -> Written:
