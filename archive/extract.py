@@ -27,6 +27,12 @@ SHINGLE = 8
 # (a hostile or runaway page would hold a worker for hours). Article pages have a few thousand.
 PAGE_MAX_ELEMENTS = 30_000
 
+# trafilatura's recall focus keeps what its balanced one cuts from tables, listings and long
+# articles, but on some pages collapses to a few words (7 of ietf-1's 5900, a caption of an article):
+# a result shorter than this many characters is extracted again with the balanced focus, which
+# compares readability's and jusText's results and escalates to recall on its own (bench.pages).
+RECALL_MIN_CHARS = 1000
+
 # How excerpts end ("…", "...", WordPress' "[…]"): not part of the page's text.
 _TRAILING_ELLIPSIS = re.compile(r"\s*\[?(?:…+|\.{3,})\]?\s*$")
 
@@ -80,16 +86,22 @@ def _page_fragment(page_html: str, page_url: str | None) -> Fragment:
     _paragraphize(root)
     normalise_pre(root)
     _mark_code(root)
-    # trafilatura's balanced focus, not favor_recall: it retries short extractions in recall mode
-    # itself, while favor_recall kept a side section or a few words of whole articles (bench.pages).
-    result = trafilatura.extract(
-        root, url=page_url, output_format="xml", include_images=True, include_links=True,
-        include_tables=True, include_formatting=True, include_comments=False,
-    )
-    main = etree.fromstring(result.encode("utf-8")).find("main") if result else None
+    main = _extract(root, page_url, favor_recall=True)
+    if main is None or len(" ".join("".join(main.itertext()).split())) < RECALL_MIN_CHARS:
+        balanced = _extract(root, page_url, favor_recall=False)
+        main = main if balanced is None else balanced
     if main is None:
         return Fragment("", [], [])
     return clean_fragment(_tei_to_html(main), page_url, stand_ins)
+
+
+def _extract(root: HtmlElement, page_url: str | None, favor_recall: bool) -> etree._Element | None:
+    """trafilatura's main content of the page as its XML <main> (it works on a copy of ``root``)."""
+    result = trafilatura.extract(
+        root, url=page_url, output_format="xml", include_images=True, include_links=True,
+        include_tables=True, include_formatting=True, include_comments=False, favor_recall=favor_recall,
+    )
+    return etree.fromstring(result.encode("utf-8")).find("main") if result else None
 
 
 def choose_body(feed_html: str, base_url: str | None, page_html: str | None = None,
