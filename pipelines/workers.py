@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -22,6 +24,21 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 T = TypeVar("T")
+
+
+def exit_with_parent(parent: int) -> None:
+    """Pool initializer: a worker whose crawl is gone (``kill -9``, a crash) exits too.
+
+    ProcessPoolExecutor's workers otherwise wait on their call queue for ever once their parent
+    has died, holding the crawl's stdout and stderr open: whoever reads those (cron, a script,
+    a test) would wait for ever too. A worker's parent changes only when the parent dies.
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 class WorkerPool:
@@ -39,7 +56,8 @@ class WorkerPool:
         """``fn(*args)`` in a worker process; ``fn`` must be a module-level function."""
         if self._executor is None:
             # spawn, not fork: forking a process that runs a reactor and threads is unsafe.
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=exit_with_parent, initargs=(os.getpid(),))
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     def shutdown(self) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
+import psutil
 import pytest
 
 from archive.frontmatter import read_front_matter
@@ -197,3 +198,26 @@ def test_a_full_disk_stops_the_crawl_with_a_clear_error_and_whole_files(tmp_path
     assert again.returncode == 0, again.stderr[-3000:]
     check_complete(roomy, guids)
     assert verify_archive(roomy).ok
+
+
+def test_the_workers_of_a_killed_crawl_exit_too(tmp_path: Path):
+    """kill -9 of the crawl process alone (not its group): its extraction workers do not outlive it.
+
+    Orphaned, they would wait on their call queue for ever, holding the crawl's stdout and stderr:
+    cron, or any caller reading them, would never see the end of the output.
+    """
+    with RawSite(delay=0.05) as site:
+        aggregator(site)
+        sources = write_sources(tmp_path, SOURCES.format(base=site.base))
+        proc = subprocess.Popen(crawl_args(sources, tmp_path / "data"), cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        crawl = psutil.Process(proc.pid)
+        try:
+            assert wait_for(lambda: markdown_at_least(tmp_path / "data", 1) or proc.poll() is not None, timeout=90)
+            workers = [p for p in crawl.children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+            assert workers, "the crawl had no worker processes to orphan"
+        finally:
+            proc.kill()  # the crawl process only: its workers are left to themselves
+        proc.communicate(timeout=60)  # returns only once every holder of the pipes is gone
+        _, alive = psutil.wait_procs(workers, timeout=15)
+        assert not alive
