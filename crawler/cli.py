@@ -82,7 +82,7 @@ def _import_tls_without_stack_walk() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    # Imported late, not at the top: the worker processes of pipelines.workers import this
+    # Imported late, not at the top: the worker processes of crawler.workers import this
     # module again (it is their parent's __main__) and have no use for Scrapy (~25 MB, 0.3 s each).
     from scrapy.cmdline import execute
 

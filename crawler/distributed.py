@@ -60,7 +60,7 @@ from twisted.internet.task import LoopingCall
 from archive.state_redis import Keys
 from crawler.incremental import ELSEWHERE, retry_due
 from crawler.items import Post
-from crawler.state import is_shared, open_state, worker_id
+from crawler.state import is_shared, state_of, worker_id
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -310,12 +310,9 @@ class Frontier:
         lost = sorted(n.decode() for n in self.redis.smembers(self.keys.lost(self.run)))
         if not lost:
             return
-        state = open_state(self.crawler.settings)
-        try:
-            for name in lost:
-                state.save_source_state(name, etag=None, last_modified=None)
-        finally:
-            state.close()
+        state = state_of(self.crawler).state
+        for name in lost:
+            state.save_source_state(name, etag=None, last_modified=None)
 
     # -- leases ----------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Incremental crawling: each run costs almost nothing when a feed has not changed.
 
 Three components, one job each, all reading or writing the crawl state (``state.sqlite``, or
-Redis for a shared crawl: ``crawler.state.open_state``):
+Redis for a shared crawl: ``crawler.state.ArchiveState``):
 
 - ``ConditionalFeedMiddleware`` (downloader): sends a feed's stored ``ETag`` /
   ``Last-Modified`` back as ``If-None-Match`` / ``If-Modified-Since`` and lets the ``304`` through
@@ -37,7 +37,7 @@ from scrapy.utils.misc import load_object
 from archive.catalogue import PostRow
 from crawler.credentials import credentials_of
 from crawler.items import Post
-from crawler.state import open_state
+from crawler.state import state_of
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -106,23 +106,16 @@ def parse_time(value: str | None) -> datetime | None:
 
 
 class _CatalogueReader:
-    """A crawl state connection for the length of the crawl."""
+    """Reads the crawl's state (``crawler.state.ArchiveState``)."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.settings = crawler.settings
         self.archive_dir = Path(crawler.settings["POSTARC_ARCHIVE_DIR"])
-        self.catalogue: CrawlState | None = None
-        crawler.signals.connect(self._open, signal=signals.spider_opened)
-        crawler.signals.connect(self._close, signal=signals.spider_closed)
+        self.state = state_of(crawler)
 
-    def _open(self) -> None:
-        self.catalogue = open_state(self.settings)
-
-    def _close(self) -> None:
-        if self.catalogue:
-            self.catalogue.close()
-            self.catalogue = None
+    @property
+    def catalogue(self) -> CrawlState:
+        return self.state.state
 
 
 class ConditionalFeedMiddleware(_CatalogueReader):
@@ -141,7 +134,7 @@ class ConditionalFeedMiddleware(_CatalogueReader):
 
     def process_request(self, request: Request) -> None:
         name = request.meta.get("postarc_source")
-        if request.meta.get("postarc_kind") != "feed" or not name or self.catalogue is None:
+        if request.meta.get("postarc_kind") != "feed" or not name:
             return
         state = self.catalogue.source_state(name)
         # Validators belong to one URL: a source whose URL changed starts afresh.
@@ -183,7 +176,6 @@ class SkipUnchangedMiddleware(_CatalogueReader, BaseSpiderMiddleware):
         """The page request of an unchanged post of a source with ``revisit``, if the post was
         published within that window: conditional on the page's stored validators."""
         window = request.meta.get("postarc_revisit")
-        assert self.catalogue is not None
         known = self.catalogue.post(post.source, post.guid)
         if not window or known is None or not known.date:
             return None
@@ -206,7 +198,6 @@ class SkipUnchangedMiddleware(_CatalogueReader, BaseSpiderMiddleware):
         return None if isinstance(item, Post) and not item.revisit and self._unchanged(item) else item
 
     def _unchanged(self, post: Post) -> bool:
-        assert self.catalogue is not None
         if not is_unchanged(self.catalogue.post(post.source, post.guid), content_hash(post), self.posts_dir,
                             self.retries):
             return False
@@ -220,7 +211,6 @@ class SourceState:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
-        self.settings = crawler.settings
         self.started = datetime.now(timezone.utc)
         self.validators: dict[str, tuple[str, str | None, str | None]] = {}  # name -> url, ETag, Last-Modified
         self.retries = crawler.settings.getint("POSTARC_RETRY_INCOMPLETE")
@@ -257,29 +247,26 @@ class SourceState:
             self.lost_posts.add(item.source)
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
-        catalogue = open_state(self.settings)
-        try:
-            for name, status in self.source_statuses():
-                if status == ELSEWHERE:
-                    continue  # the worker that fetched the feed records it
-                history = self.stats.get_value(f"postarc/source/{name}/backfill")
-                if history is not None:  # documents read stay read, however the run ends
-                    catalogue.save_source_state(name, backfill=history)
-                if reason != "finished":
-                    # Keep last_run: the source stays due, so the next run resumes it.
-                    catalogue.save_source_state(name, last_status=f"interrupted ({reason})")
-                    continue
-                values: dict[str, Any] = {"last_run": self.started.strftime(TIME_FORMAT), "last_status": status}
-                if name in self.lost_posts:
-                    logger.warning("source %s: a post failed; its feed will be fetched in full next run", name)
-                elif self.stats.get_value(f"postarc/source/{name}/retry_next"):
-                    logger.info("source %s: a post lacks its page or an image; the next run fetches them again", name)
-                elif status == "ok" and name in self.validators:
-                    url, etag, last_modified = self.validators[name]
-                    values.update(url=url, etag=etag, last_modified=last_modified)
-                catalogue.save_source_state(name, **values)
-        finally:
-            catalogue.close()
+        catalogue = state_of(self.crawler).state
+        for name, status in self.source_statuses():
+            if status == ELSEWHERE:
+                continue  # the worker that fetched the feed records it
+            history = self.stats.get_value(f"postarc/source/{name}/backfill")
+            if history is not None:  # documents read stay read, however the run ends
+                catalogue.save_source_state(name, backfill=history)
+            if reason != "finished":
+                # Keep last_run: the source stays due, so the next run resumes it.
+                catalogue.save_source_state(name, last_status=f"interrupted ({reason})")
+                continue
+            values: dict[str, Any] = {"last_run": self.started.strftime(TIME_FORMAT), "last_status": status}
+            if name in self.lost_posts:
+                logger.warning("source %s: a post failed; its feed will be fetched in full next run", name)
+            elif self.stats.get_value(f"postarc/source/{name}/retry_next"):
+                logger.info("source %s: a post lacks its page or an image; the next run fetches them again", name)
+            elif status == "ok" and name in self.validators:
+                url, etag, last_modified = self.validators[name]
+                values.update(url=url, etag=etag, last_modified=last_modified)
+            catalogue.save_source_state(name, **values)
 
     def source_statuses(self) -> list[tuple[str, str]]:
         """(name, status) of every source the spider started (it sets ``…/<name>/status``)."""

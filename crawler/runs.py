@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy import signals
 
 from archive.runs import finish_run, start_run
-from crawler.middlewares import WarcCaptureMiddleware
+from crawler.capture import WarcCapture
 
 if TYPE_CHECKING:
     from scrapy import Spider
@@ -73,9 +73,5 @@ class RunRecorder:
 
     def warc_files(self) -> list[str]:
         """The WARC files this run wrote: they say which posts it made (``Post.capture``)."""
-        capture = self.crawler.get_downloader_middleware(WarcCaptureMiddleware)
-        if capture is None:
-            return []
-        files = capture.files
-        return [*files.files_closed, *([files.current_name] if files.current_name not in files.files_closed
-                                       and files.current_name else [])]
+        capture = self.crawler.get_extension(WarcCapture)
+        return capture.files_written() if capture is not None else []

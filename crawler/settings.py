@@ -22,7 +22,7 @@ POSTARC_EXTRACT_WORKERS = 0
 # owner-only; empty: ~/.config/postarc/secrets.yaml (crawler.credentials).
 POSTARC_SECRETS_FILE = ""
 
-# WARC capture (crawler.middlewares.WarcCaptureMiddleware).
+# WARC capture (crawler.capture.WarcCapture writes what crawler.middlewares.WarcCaptureMiddleware captures).
 WARC_ENABLED = True
 WARC_PREFIX = "POSTARC"
 WARC_MAX_SIZE = 1_000_000_000  # rotate files at this many bytes
@@ -161,7 +161,9 @@ POSTARC_PROCESSES = 0
 POSTARC_PROCESSES_MAX = 8
 
 EXTENSIONS = {
-    "pipelines.workers.WorkerPool": 0,
+    "crawler.state.ArchiveState": 0,  # the crawl state, opened once for every component
+    "crawler.workers.WorkerPool": 0,
+    "crawler.capture.WarcCapture": 0,  # the WARC files: every record of the crawl is written here
     "crawler.incremental.SourceState": 0,  # bytes per source; last run, status, validators
     "crawler.progress.Progress": 0,  # only with POSTARC_PROGRESS (crawl sets it on a TTY)
     "crawler.runs.RunRecorder": 0,  # each run's spider, arguments and settings, for `postarc reextract`

@@ -12,10 +12,15 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from scrapy import signals
+from scrapy.exceptions import NotConfigured
+
 from archive.catalogue import Catalogue
 
 if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
     from scrapy.settings import BaseSettings, Settings
+    from typing_extensions import Self
 
     from archive.state import CrawlState
 
@@ -61,6 +66,45 @@ def open_state(settings: BaseSettings) -> CrawlState:
     state = RedisState.from_url(settings["REDIS_URL"], settings["POSTARC_REDIS_PREFIX"], record, worker_id())
     state.seed()
     return state
+
+
+class ArchiveState:
+    """Extension: the crawl state, opened once per crawl and shared by every component.
+
+    Opened on first use (by then the command holds the archive's lock) and closed on
+    ``engine_stopped``, after every pipeline, middleware and extension is done with it. Like
+    Scrapy's ``HttpCacheMiddleware`` storage, components reach it through one object rather
+    than each opening a connection (or, in a shared crawl, a Redis client) of their own.
+    """
+
+    def __init__(self, settings: BaseSettings) -> None:
+        self.settings = settings
+        self._state: CrawlState | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        holder = cls(crawler.settings)
+        crawler.signals.connect(holder.close, signal=signals.engine_stopped)
+        return holder
+
+    @property
+    def state(self) -> CrawlState:
+        if self._state is None:
+            self._state = open_state(self.settings)  # state.sqlite, or Redis (and it) when shared
+        return self._state
+
+    def close(self) -> None:
+        if self._state is not None:
+            self._state.close()
+            self._state = None
+
+
+def state_of(crawler: Crawler) -> ArchiveState:
+    """The crawl's ``ArchiveState`` extension, for the components that read or write the state."""
+    holder = crawler.get_extension(ArchiveState)
+    if holder is None:
+        raise NotConfigured("crawler.state.ArchiveState is not in EXTENSIONS")
+    return holder
 
 
 class SharedCrawl:

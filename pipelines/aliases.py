@@ -10,26 +10,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from archive.warc.writer import Original
+from crawler.capture import WarcCapture, first_capture
 from crawler.items import Post
-from crawler.middlewares import WarcCaptureMiddleware
+from crawler.state import state_of
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from typing_extensions import Self
 
+    from crawler.state import ArchiveState
+
 
 class AliasRecordsPipeline:
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-        self.capture: WarcCaptureMiddleware | None = None
+    def __init__(self, capture: WarcCapture | None, state: ArchiveState) -> None:
+        self.capture = capture  # None when WARC capture is switched off (WARC_ENABLED = False) or in a rebuild
+        self.state = state
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler)
-
-    def open_spider(self) -> None:
-        # None when WARC capture is switched off (WARC_ENABLED = False) or in a rebuild.
-        self.capture = self.crawler.get_downloader_middleware(WarcCaptureMiddleware)
+        return cls(crawler.get_extension(WarcCapture), state_of(crawler))
 
     async def process_item(self, item: Post) -> Post:
         if self.capture is None:
@@ -38,5 +38,8 @@ class AliasRecordsPipeline:
             fetched = item.image_captures.get(url)
             if fetched is not None:
                 written, *head = fetched
-                await self.capture.write_alias(named, written, tuple(head))
+                # The image's first capture: this fetch's record may itself be a revisit.
+                original = (first_capture(self.state.state, written.payload_digest)
+                            or Original(written.record_id, written.target_uri, written.date))
+                await self.capture.write_alias(named, original, written.payload_digest, tuple(head))
         return item

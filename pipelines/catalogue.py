@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING
 
 from archive.catalogue import Catalogue, PostRow, VersionRow
 from archive.warc.writer import Written
+from crawler.capture import WarcCapture
 from crawler.items import Post
-from crawler.middlewares import WarcCaptureMiddleware
-from crawler.state import open_state
+from crawler.state import state_of
 from pipelines.dates import conversion_fields
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from typing_extensions import Self
 
-    from archive.state import CrawlState
+    from crawler.state import ArchiveState
 
 
 def conversion_target(item: Post) -> str:
@@ -34,30 +34,25 @@ def conversion_target(item: Post) -> str:
 class CataloguePipeline:
     """Writes a ``conversion`` record (the Markdown, ``WARC-Refers-To`` its capture) and the row."""
 
-    def __init__(self, archive_dir: Path, crawler: Crawler) -> None:
+    def __init__(self, archive_dir: Path, state: ArchiveState, capture: WarcCapture | None) -> None:
         self.archive_dir = archive_dir
-        self.crawler = crawler
-        self.catalogue: CrawlState | None = None
+        self.state = state  # the crawl state: state.sqlite, or Redis (and it) when shared
         self.versions: Catalogue | None = None  # state.sqlite: the versions table
-        self.capture: WarcCaptureMiddleware | None = None
+        self.capture = capture  # None when WARC capture is switched off (WARC_ENABLED = False)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(Path(crawler.settings["POSTARC_ARCHIVE_DIR"]), crawler)
+        return cls(Path(crawler.settings["POSTARC_ARCHIVE_DIR"]), state_of(crawler), crawler.get_extension(WarcCapture))
 
     def open_spider(self) -> None:
-        self.catalogue = open_state(self.crawler.settings)  # state.sqlite, or Redis (and it) when shared
         self.versions = Catalogue.of_archive(self.archive_dir)
-        # None when WARC capture is switched off (WARC_ENABLED = False).
-        self.capture = self.crawler.get_downloader_middleware(WarcCaptureMiddleware)
 
     def close_spider(self) -> None:
-        for connection in (self.catalogue, self.versions):
-            if connection:
-                connection.close()
+        if self.versions:
+            self.versions.close()
 
     async def process_item(self, item: Post) -> Post:
-        assert self.catalogue is not None and self.versions is not None
+        assert self.versions is not None
         markdown: Written | None = None
         if self.capture and item.capture:
             target = conversion_target(item)
@@ -70,7 +65,7 @@ class CataloguePipeline:
             item.incomplete_runs = item.incomplete_runs + 1 if item.missing else 0
         # The instant the Markdown pipeline wrote into the front matter, so the two agree.
         now = (item.written_at or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        self.catalogue.save_post(PostRow(
+        self.state.state.save_post(PostRow(
             source=item.source,
             guid=item.guid,
             title=item.title,

@@ -19,7 +19,7 @@ from scrapy.exceptions import DropItem
 from archive.markdown import post_path, slugify
 from crawler.incremental import content_hash, is_unchanged
 from crawler.items import Post
-from crawler.state import open_state
+from crawler.state import state_of
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -33,24 +33,20 @@ class DedupPipeline:
 
     def __init__(self, archive_dir: Path, crawler: Crawler) -> None:
         self.archive_dir = archive_dir
-        self.settings = crawler.settings
         self.stats = crawler.stats
         self.retries = crawler.settings.getint("POSTARC_RETRY_INCOMPLETE")
-        self.catalogue: CrawlState | None = None
+        self.state = state_of(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(Path(crawler.settings["POSTARC_ARCHIVE_DIR"]), crawler)
 
-    def open_spider(self) -> None:
-        self.catalogue = open_state(self.settings)
-
-    def close_spider(self) -> None:
-        if self.catalogue:
-            self.catalogue.close()
+    @property
+    def catalogue(self) -> CrawlState:
+        return self.state.state
 
     def process_item(self, item: Post) -> Post:
-        assert self.catalogue is not None and item.date is not None
+        assert item.date is not None
         item.content_hash = content_hash(item)
         known = self.catalogue.post(item.source, item.guid)
         # A revisited page is compared after extraction (pipelines.versions), not by the entry.

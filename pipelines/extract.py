@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from archive.extract import choose_body
 from crawler.items import Post
-from pipelines.workers import WorkerPool
+from crawler.workers import WorkerPool
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -30,7 +30,7 @@ class ExtractPipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         pool = crawler.get_extension(WorkerPool)
-        assert pool is not None, "pipelines.workers.WorkerPool must be in EXTENSIONS"
+        assert pool is not None, "crawler.workers.WorkerPool must be in EXTENSIONS"
         return cls(pool, crawler)
 
     async def process_item(self, item: Post) -> Post:

@@ -14,7 +14,7 @@ from archive.dates import format_date
 from archive.frontmatter import render_post
 from archive.markdown import atomic_write, clean_text, inside, remove_stale_temp_files, render_body
 from crawler.items import Post
-from pipelines.workers import WorkerPool
+from crawler.workers import WorkerPool
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -38,7 +38,7 @@ class MarkdownPipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         pool = crawler.get_extension(WorkerPool)
-        assert pool is not None, "pipelines.workers.WorkerPool must be in EXTENSIONS"
+        assert pool is not None, "crawler.workers.WorkerPool must be in EXTENSIONS"
         return cls(Path(crawler.settings["POSTARC_ARCHIVE_DIR"]), pool, crawler)
 
     def open_spider(self) -> None:

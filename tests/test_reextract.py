@@ -19,7 +19,9 @@ from warcio.archiveiterator import ArchiveIterator
 
 from crawler.demo.server import SiteServer
 from crawler.demo.site import build_routes
+from crawler.capture import WarcCapture, warc_files
 from crawler.middlewares import REPLAY_FLAG, WarcCaptureMiddleware
+from crawler.state import ArchiveState
 from tests.helpers import postarc, posts_of
 from tests.replay_helpers import EXTRA_ITEMS, crawl, extra_routes
 
@@ -189,14 +191,17 @@ def test_capture_middleware_never_writes_a_replayed_response(tmp_path):
     settings.setmodule("crawler.settings", priority="project")
     settings.set("POSTARC_ARCHIVE_DIR", str(tmp_path))
     ours = {k: v for k, v in settings.copy_to_dict().items() if k.startswith(("WARC_", "POSTARC_"))}
-    mw = WarcCaptureMiddleware.from_crawler(get_crawler(settings_dict=ours))
+    crawler = get_crawler(settings_dict=ours)
+    capture, state = WarcCapture(warc_files(crawler.settings), crawler), ArchiveState(crawler.settings)
+    mw = WarcCaptureMiddleware(capture, state, crawler.stats, crawler.settings.getint("WARC_REVISIT_MIN_SIZE"))
     request = Request("http://127.0.0.1:9/page.html")
     replayed = HtmlResponse(request.url, body=b"<p>from the archive</p>", flags=[REPLAY_FLAG], request=request)
     assert mw.process_response(request, replayed) is replayed
     assert not (tmp_path / "warc").exists()
     fetched = HtmlResponse(request.url, body=b"<p>from the network</p>", request=request)
-    asyncio.run(mw.process_response(request, fetched))  # written on the middleware's writer thread
-    asyncio.run(mw.close())
+    asyncio.run(mw.process_response(request, fetched))  # written on the capture service's writer thread
+    asyncio.run(capture.close())
+    state.close()
     assert len(list((tmp_path / "warc").glob("*.warc.gz"))) == 1
 
 

@@ -1,0 +1,229 @@
+"""The WARC capture service: the one component that writes the crawl's WARC files.
+
+An extension that owns ``archive.warc.writer.WarcFiles``, the thread the records are written on, the
+file rotation and the index made while writing. Components that archive something ask it to
+(``crawler.get_extension(WarcCapture)``): the capture middleware turns each exchange into
+records, the catalogue pipeline adds a post's conversion record, the run recorder asks which
+files were written. The model is Scrapy's ``FilesPipeline.store``: what is written is decided
+by the components, where and how by this one object.
+
+- On ``spider_opened`` it repairs the ``*.open`` files that killed runs left behind.
+- Records are compressed and written on a thread of their own, in the order they were asked
+  for, so the reactor goes on downloading meanwhile (zlib and hashlib release the GIL).
+- Every ``WARC_INDEX_EVERY`` bytes of a file, the records written since are indexed in the
+  worker pool (cdxj-indexer), while the crawl goes on.
+- On ``engine_stopped`` (after every pipeline, including the catalogue's conversion records,
+  has finished) it closes its files, indexes what is left of them and merges their lines into
+  ``indexes/index.cdxj``: the writer that closes the files is the one that knows they are
+  complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from scrapy import signals
+from scrapy.exceptions import NotConfigured
+from scrapy.utils.asyncio import run_in_thread
+
+from archive.cdxj import index_range, update_index
+from archive.warc.repair import repair_open_files
+from archive.warc.writer import OPEN_SUFFIX, HttpExchange, Original, WarcFiles, Written
+from crawler.state import state_of
+from crawler.workers import WorkerPool
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.settings import BaseSettings
+    from typing_extensions import Self
+
+    from archive.state import CrawlState
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def first_capture(state: CrawlState, digest: str) -> Original | None:
+    """The record that first archived the payload ``digest``, as the crawl state remembers it."""
+    row = state.payload(digest) if digest else None
+    return Original(row["record_id"], row["uri"], row["date"]) if row else None
+
+
+def warc_files(settings: BaseSettings) -> WarcFiles:
+    """The crawl's WARC output, as the ``WARC_*`` settings describe it."""
+    return WarcFiles(
+        Path(settings["POSTARC_ARCHIVE_DIR"]) / "warc",
+        prefix=settings.get("WARC_PREFIX", "POSTARC"),
+        max_size=settings.getint("WARC_MAX_SIZE"),
+        software=settings.get("USER_AGENT", "postarc"),
+        info={"operator-contact": url} if (url := settings.get("POSTARC_CONTACT_URL")) else {},
+        fsync_records=settings.getbool("WARC_FSYNC_RECORDS"),
+        gzip_level=settings.getint("WARC_GZIP_LEVEL", 9),
+    )
+
+
+class WarcCapture:
+    """Extension: write records (``write_exchange``, ``write_conversion``), name the current
+    file, ``rotate`` and ``close``. Off (``NotConfigured``) with ``WARC_ENABLED`` off."""
+
+    def __init__(self, files: WarcFiles, crawler: Crawler, index_every: int = 0) -> None:
+        self.files = files
+        self.directory = files.directory
+        self.crawler = crawler
+        self.stats = crawler.stats
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warc-writer")
+        # Indexing while writing: where each file is indexed up to, its lines so far, the jobs
+        # in the pool (set on opening: extensions cannot look each other up while being built),
+        # and the files a job failed for (indexed whole at the end instead).
+        self.pool: WorkerPool | None = None
+        self.index_every = index_every
+        self._indexed: dict[str, int] = {}
+        self._lines: dict[str, list[str]] = {}
+        self._index_jobs: set[asyncio.Task[None]] = set()
+        self._unindexed: set[str] = set()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        settings = crawler.settings
+        if not settings.getbool("WARC_ENABLED"):
+            raise NotConfigured("WARC_ENABLED is off")
+        service = cls(warc_files(settings), crawler, settings.getint("WARC_INDEX_EVERY"))
+        crawler.signals.connect(service.open, signal=signals.spider_opened)
+        crawler.signals.connect(service.index_jobs_done, signal=signals.spider_closed)
+        crawler.signals.connect(service.close, signal=signals.engine_stopped)
+        return service
+
+    # -- the interface ---------------------------------------------------------------
+
+    @property
+    def current_name(self) -> str:
+        """The file being written ('' before the first record and after ``rotate``)."""
+        return self.files.current_name
+
+    def files_written(self) -> list[str]:
+        """Every file this crawl wrote into, closed or not, oldest first."""
+        current = self.files.current_name
+        return [*self.files.files_closed, *([current] if current and current not in self.files.files_closed else [])]
+
+    async def write_exchange(self, exchange: HttpExchange, original: Original | None) -> tuple[Written, Written]:
+        """The ``response`` (or ``revisit`` of ``original``) and ``request`` records of an exchange."""
+        written, req_written = await self._in_writer(self.files.write_exchange, exchange, original)
+        self.stats.inc_value("postarc/warc/records", 2)
+        self.stats.inc_value("postarc/warc/bytes", written.length + req_written.length)
+        self._index_upto(req_written)
+        return written, req_written
+
+    async def write_conversion(self, target_uri: str, refers_to: str, content: bytes,
+                               extra: dict[str, str] | None = None) -> Written:
+        """A derived document (a post's Markdown) next to its capture; ``extra``: more named fields."""
+        self.stats.inc_value("postarc/warc/records")
+        try:
+            written = await self._in_writer(self.files.write_conversion, target_uri, refers_to, content,
+                                            "text/markdown; charset=utf-8", extra)
+        except Exception:
+            logger.error("conversion record not written", exc_info=True)
+            raise
+        self.stats.inc_value("postarc/warc/bytes", written.length)
+        self._index_upto(written)
+        return written
+
+    async def write_alias(self, target_uri: str, original: Original, payload_digest: str,
+                          head: tuple[str, str, list[tuple[str, str]]]) -> Written:
+        """A ``revisit`` under ``target_uri`` of ``original``'s payload, with the HTTP ``head``
+        (status line, protocol, headers) its capture had."""
+        self.stats.inc_value("postarc/warc/records")
+        self.stats.inc_value("postarc/warc/aliases")
+        try:
+            written = await self._in_writer(self.files.write_alias, target_uri, original, payload_digest, *head)
+        except Exception:
+            logger.error("record not written", exc_info=True)
+            raise
+        self.stats.inc_value("postarc/warc/bytes", written.length)
+        self._index_upto(written)
+        return written
+
+    async def rotate(self) -> None:
+        """Close the current file now (the next record starts a new one), as ``WARC_MAX_SIZE`` does."""
+        await self._in_writer(self.files.close)
+
+    async def close(self) -> None:
+        # Runs after every record asked for: the writer thread takes jobs in order. Neither the
+        # fsync nor the indexing blocks the reactor: Scrapy's own clean-up (the HTTP handler's
+        # disconnect timeout) still runs meanwhile, and blocking it raced that timeout
+        # (twisted's AlreadyCalledError logged as CRITICAL after the crawl).
+        await self.index_jobs_done()
+        await self._in_writer(self.files.close)
+        self._writer.shutdown()
+        for name in self.files.files_closed:
+            logger.info("WARC file closed: %s", name)
+        if self.files.files_closed or self.stats.get_value("postarc/warc/repaired_files"):
+            archive_dir = self.directory.parent
+            update = await run_in_thread(lambda: update_index(archive_dir, self._closed_lines()))
+            logger.info("index: %d files, %d lines added (%d in all)", len(update.files), update.lines,
+                        update.total)
+
+    # -- files -----------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Find the worker pool; close what killed runs left open, forgetting the payloads of
+        the records cut off."""
+        self.pool = self.crawler.get_extension(WorkerPool) if self.index_every else None
+        if not self.directory.is_dir():
+            return
+        state = state_of(self.crawler).state
+        for repaired in repair_open_files(self.directory):
+            state.forget_payloads(repaired.filename, repaired.record_ids)
+            self.stats.inc_value("postarc/warc/repaired_files")
+
+    def _in_writer(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """``fn(*args)`` on the writer thread, after everything asked before it."""
+        return asyncio.wrap_future(self._writer.submit(fn, *args))
+
+    # -- the index, made while writing -------------------------------------------------
+
+    def _index_upto(self, written: Written) -> None:
+        """Index the file up to the end of ``written`` in the pool, if enough is new since."""
+        start = self._indexed.get(written.filename, 0)
+        end = written.offset + written.length
+        if self.pool is None or end - start < self.index_every or written.filename in self._unindexed:
+            return
+        self._indexed[written.filename] = end
+        task = asyncio.ensure_future(self._index_job(self.pool, written.filename, start, end))
+        self._index_jobs.add(task)
+        task.add_done_callback(self._index_jobs.discard)
+
+    def _paths(self, name: str) -> list[str]:
+        return [str(self.directory / (name + OPEN_SUFFIX)), str(self.directory / name)]  # a job may run after the rename
+
+    async def _index_job(self, pool: WorkerPool, name: str, start: int, end: int) -> None:
+        try:
+            lines = await pool.run(index_range, self._paths(name), start, end, name)
+        # CancelledError: the pool stopped first (a crawl ending without spider_closed).
+        except (Exception, asyncio.CancelledError):  # the file is indexed whole at the end instead
+            logger.warning("indexing %s at %d-%d failed; it is indexed whole when closed", name, start, end,
+                           exc_info=True)
+            self._unindexed.add(name)
+            return
+        self._lines.setdefault(name, []).extend(lines)
+        self.stats.inc_value("postarc/warc/index_jobs")
+
+    async def index_jobs_done(self) -> None:
+        """No job starts after the spider closes (the pool stops with the engine); wait for the rest."""
+        self.pool = None
+        while self._index_jobs:
+            await asyncio.gather(*self._index_jobs)
+
+    def _closed_lines(self) -> dict[str, list[str]]:
+        """Every line of each file closed in this run: what was indexed while writing, plus the rest."""
+        known = {}
+        for name in self.files.files_closed:
+            if name not in self._unindexed:
+                size = (self.directory / name).stat().st_size
+                rest = index_range(self._paths(name), self._indexed.get(name, 0), size, name)
+                known[name] = self._lines.pop(name, []) + rest
+        return known
