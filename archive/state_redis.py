@@ -48,7 +48,7 @@ return 1
 
 
 class Keys:
-    """Key names under one prefix (``crawler.distributed`` adds the frontier's)."""
+    """Key names under one prefix (``crawler.shared.scripts`` adds the frontier's)."""
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix

@@ -24,7 +24,6 @@ post is whole.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,9 +33,10 @@ from scrapy import Request, signals
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 from scrapy.utils.misc import load_object
 
-from archive.catalogue import PostRow
+from archive.policy import content_hash, is_unchanged, retry_due
 from crawler.credentials import credentials_of
 from crawler.items import Post
+from crawler.protocol import ELSEWHERE
 from crawler.state import state_of
 
 if TYPE_CHECKING:
@@ -53,17 +53,6 @@ logger = logging.getLogger(__name__)
 
 #: How ``last_run`` is written to the catalogue (UTC, like every other time there).
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-#: Status of a source whose feed another worker of a shared crawl fetches (``crawler.distributed``).
-ELSEWHERE = "fetched by another worker"
-
-
-def content_hash(post: Post) -> str:
-    """What, when it changes, makes a post worth archiving again (a post without feed text: its page)."""
-    h = hashlib.sha256()
-    for part in (post.title, post.link or "", post.feed_html or post.page_html or ""):
-        h.update(part.encode("utf-8", "surrogatepass"))
-        h.update(b"\0")
-    return h.hexdigest()
 
 
 class Transient:
@@ -87,22 +76,9 @@ class Transient:
         return isinstance(failure.value, self.exceptions)
 
 
-def retry_due(incomplete_runs: int, retries: int) -> bool:
-    """A post archived ``incomplete_runs`` times in a row without its page or an image is to be
-    fetched again (``POSTARC_RETRY_INCOMPLETE`` = ``retries`` later runs at most: a dead image
-    must not make every run fetch its post)."""
-    return 0 < incomplete_runs <= retries
-
-
-def is_unchanged(known: PostRow | None, digest: str, posts_dir: Path, retries: int) -> bool:
-    """The archive already holds this version of the post, whole or past retrying (and its
-    Markdown is still there)."""
-    return (known is not None and known.content_hash == digest and (posts_dir / f"{known.path}.md").exists()
-            and not retry_due(known.incomplete_runs, retries))
-
-
-def parse_time(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+def post_hash(post: Post) -> str:
+    """The post's ``archive.policy.content_hash`` (a post without feed text: its page's)."""
+    return content_hash(post.title, post.link, post.feed_html or post.page_html)
 
 
 class _CatalogueReader:
@@ -198,7 +174,7 @@ class SkipUnchangedMiddleware(_CatalogueReader, BaseSpiderMiddleware):
         return None if isinstance(item, Post) and not item.revisit and self._unchanged(item) else item
 
     def _unchanged(self, post: Post) -> bool:
-        if not is_unchanged(self.catalogue.post(post.source, post.guid), content_hash(post), self.posts_dir,
+        if not is_unchanged(self.catalogue.post(post.source, post.guid), post_hash(post), self.posts_dir,
                             self.retries):
             return False
         self.crawler.stats.inc_value(f"postarc/source/{post.source}/unchanged")

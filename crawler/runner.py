@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from archive.catalogue import Catalogue
-from crawler.incremental import ELSEWHERE, parse_time
+from archive.policy import parse_time
 from crawler.progress import human_bytes
+from crawler.protocol import ELSEWHERE
+from crawler.shared import is_shared
 from crawler.sources import Source, SourcesFile
 from crawler.spiders.feeds import FeedSpider
-from crawler.state import is_shared, open_state
+from crawler.state import open_state
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler, CrawlerProcessBase

@@ -54,8 +54,8 @@ DOWNLOAD_HANDLERS = {
 POSTARC_CONTACT_URL = ""
 ADDONS = {
     "crawler.politeness.ContactUserAgent": 0,
-    # With REDIS_URL set: a worker of a shared crawl (crawler.state.SharedCrawl, crawler.distributed).
-    "crawler.state.SharedCrawl": 0,
+    # With REDIS_URL set: a worker of a shared crawl (crawler.shared).
+    "crawler.shared.SharedCrawl": 0,
     # REMOTE_CONTROL_ENABLED off: Scrapy's remote control is not even imported (crawler.consoles).
     "crawler.consoles.UnloadedRemoteControl": 0,
 }

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 from scrapy.exceptions import DropItem
 
 from archive.markdown import post_path, slugify
-from crawler.incremental import content_hash, is_unchanged
+from archive.policy import is_unchanged
+from crawler.incremental import post_hash
 from crawler.items import Post
 from crawler.state import state_of
 
@@ -47,7 +48,7 @@ class DedupPipeline:
 
     def process_item(self, item: Post) -> Post:
         assert item.date is not None
-        item.content_hash = content_hash(item)
+        item.content_hash = post_hash(item)
         known = self.catalogue.post(item.source, item.guid)
         # A revisited page is compared after extraction (pipelines.versions), not by the entry.
         if not item.revisit and is_unchanged(known, item.content_hash, self.archive_dir / "posts", self.retries):

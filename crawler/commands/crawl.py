@@ -23,7 +23,7 @@ from crawler.runner import (EXIT_BUSY, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EX
                             SourceReport, archive_summary, due_sources, last_runs, print_reports, run_feeds,
                             source_reports)
 from crawler.sources import Source, SourcesError, SourcesFile, load_sources
-from crawler.state import is_shared, redis_problem
+from crawler.shared import is_shared, redis_problem
 
 
 class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):

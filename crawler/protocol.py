@@ -1,0 +1,31 @@
+"""The crawl's internal protocol: the ``request.meta`` keys and source statuses that components
+of one crawl agree on, named once.
+
+A spider marks each request it makes with what it is for (``KIND_META``: one of the ``KIND_*``
+values) and, for feed crawls, which source it serves (``SOURCE_META``); downloader and spider
+middlewares, pipelines and extensions read those marks instead of guessing from URLs.
+"""
+
+#: ``request.meta`` key: what the request fetches (``KIND_FEED``, ``KIND_PAGE``, ``KIND_IMAGE``, ``KIND_URL``).
+KIND_META = "postarc_kind"
+KIND_FEED, KIND_PAGE, KIND_IMAGE, KIND_URL = "feed", "page", "image", "url"
+#: ``request.meta`` key: the name of the source (sources file) the request serves.
+SOURCE_META = "postarc_source"
+#: ``request.meta`` key: the URL given to ``postarc archive`` that the request serves.
+URL_META = "postarc_url"
+#: ``request.meta`` key of the ``crawler.handlers.WireHead`` of the last response to a request.
+WIRE_META = "postarc_wire"
+#: ``request.meta`` key under which the response record's location is left for callbacks.
+CAPTURE_META = "warc_capture"
+#: ``Response.flags`` mark of a response served from the archive itself (``crawler.replay``):
+#: it was captured when first fetched, so it is never written again.
+REPLAY_FLAG = "postarc-replay"
+#: ``request.meta`` key of the lease a request was taken under (``crawler.shared``).
+LEASE_META = "postarc_lease"
+#: ``request.meta`` mark of a request the frontier took from the queue to wake the engine.
+WAKE_META = "postarc_wake"
+
+#: Source statuses. A spider sets ``STARTED`` when it asks for the feed, then one of the others
+#: (or ``failed: <why>``); ``ELSEWHERE``: another worker of a shared crawl fetches that feed.
+STARTED, OK, NOT_MODIFIED = "started", "ok", "not modified"
+ELSEWHERE = "fetched by another worker"
