@@ -25,17 +25,14 @@ from scrapy import Request
 from scrapy.http import Response
 
 from archive.redact import Redactor, basic_credentials
-from crawler.handlers import WIRE_META, WireHead
+from crawler.handlers import WireHead
+from crawler.protocol import SENT_META, SOURCE_META, TARGET_URI_META, WIRE_META
 from crawler.sources import SECRET_REF, Source, SourcesFile, refs
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from typing_extensions import Self
 
-#: ``request.meta`` key: the names of the headers this middleware set on the request.
-SENT_META = "postarc_credential_headers"
-#: ``request.meta`` key: the URI the WARC capture records instead of ``request.url`` (secrets redacted).
-TARGET_URI_META = "postarc_target_uri"
 
 
 class SecretsError(ValueError):
@@ -201,7 +198,7 @@ class CredentialsMiddleware:
         return cls(crawler)
 
     def _own(self, request: Request) -> SourceCredentials | None:
-        own = credentials_of(self.crawler).sources.get(request.meta.get("postarc_source", ""))
+        own = credentials_of(self.crawler).sources.get(request.meta.get(SOURCE_META, ""))
         return own if own is not None and origin(request.url) == own.origin else None
 
     def process_request(self, request: Request) -> None:

@@ -30,6 +30,8 @@ from scrapy.exceptions import ResponseDataLossError
 from scrapy.utils._download_handlers import get_dataloss_msg, wrap_twisted_exceptions
 from scrapy.utils.defer import maybe_deferred_to_future
 
+from crawler.protocol import WIRE_META
+
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
@@ -38,8 +40,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: ``request.meta`` key of the ``WireHead`` of the last response to that request.
-WIRE_META = "postarc_wire"
 _WIRE_ATTR = "_postarc_wire"
 
 

@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 from scrapy import Request
 from scrapy.http import Response
 
+from crawler.ledger import SourceLedger, ledger_of
+from crawler.protocol import HOTLINK_RETRY_META, KIND_IMAGE, KIND_META, SOURCE_META
+
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.statscollectors import StatsCollector
     from typing_extensions import Self
 
-#: ``request.meta`` key set on the second attempt.
-RETRY_META = "postarc_hotlink_retry"
 
 
 class HotlinkRetryMiddleware:
@@ -28,18 +29,19 @@ class HotlinkRetryMiddleware:
     pass the WARC capture middleware, so the archive holds the 403 and the retry.
     """
 
-    def __init__(self, stats: StatsCollector) -> None:
+    def __init__(self, stats: StatsCollector, ledger: SourceLedger) -> None:
         self.stats = stats
+        self.ledger = ledger
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler.stats)
+        return cls(crawler.stats, ledger_of(crawler))
 
     def process_response(self, request: Request, response: Response) -> Request | Response:
-        if request.meta.get("postarc_kind") != "image":
+        if request.meta.get(KIND_META) != KIND_IMAGE:
             return response
-        source = request.meta.get("postarc_source")
-        if request.meta.get(RETRY_META):
+        source = request.meta.get(SOURCE_META)
+        if request.meta.get(HOTLINK_RETRY_META):
             outcome = "ok" if response.status == 200 else "failed"
             self._count(f"hotlink_retry_{outcome}", source)
             return response
@@ -48,9 +50,9 @@ class HotlinkRetryMiddleware:
         self._count("hotlink_retried", source)
         headers = request.headers.copy()
         del headers["Referer"]
-        return request.replace(headers=headers, meta={**request.meta, RETRY_META: True}, dont_filter=True)
+        return request.replace(headers=headers, meta={**request.meta, HOTLINK_RETRY_META: True}, dont_filter=True)
 
     def _count(self, key: str, source: str | None) -> None:
         self.stats.inc_value(f"postarc/images/{key}")
         if source:
-            self.stats.inc_value(f"postarc/source/{source}/images_{key}")
+            self.ledger.inc(source, f"images_{key}")

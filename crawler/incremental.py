@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,8 @@ from scrapy.utils.misc import load_object
 from archive.policy import content_hash, is_unchanged, retry_due
 from crawler.credentials import credentials_of
 from crawler.items import Post
-from crawler.protocol import ELSEWHERE
+from crawler.ledger import BACKFILL, BYTES, RETRY_NEXT, UNCHANGED, SourceLedger, ledger_of
+from crawler.protocol import ELSEWHERE, KIND_FEED, KIND_META, OK, REVISIT_META, SOURCE_META
 from crawler.state import state_of
 
 if TYPE_CHECKING:
@@ -99,8 +101,8 @@ class ConditionalFeedMiddleware(_CatalogueReader):
 
     A downloader middleware rather than headers set in the spider: validators are transport
     state (as in Scrapy's own ``RFC2616Policy``), so the spider stays unaware of them and any
-    spider that marks its feed requests (``meta["postarc_kind"] = "feed"`` and
-    ``meta["postarc_source"]``) gets them. It sits before the WARC middleware, so the request
+    spider that marks its feed requests (``crawler.protocol``: ``KIND_META`` = ``KIND_FEED`` and
+    ``SOURCE_META``) gets them. It sits before the WARC middleware, so the request
     records show the conditional headers as sent.
     """
 
@@ -109,8 +111,8 @@ class ConditionalFeedMiddleware(_CatalogueReader):
         return cls(crawler)
 
     def process_request(self, request: Request) -> None:
-        name = request.meta.get("postarc_source")
-        if request.meta.get("postarc_kind") != "feed" or not name:
+        name = request.meta.get(SOURCE_META)
+        if request.meta.get(KIND_META) != KIND_FEED or not name:
             return
         state = self.catalogue.source_state(name)
         # Validators belong to one URL: a source whose URL changed starts afresh.
@@ -140,6 +142,7 @@ class SkipUnchangedMiddleware(_CatalogueReader, BaseSpiderMiddleware):
         BaseSpiderMiddleware.__init__(self, crawler)
         _CatalogueReader.__init__(self, crawler)
         self.posts_dir = self.archive_dir / "posts"
+        self.ledger = ledger_of(crawler)
         self.retries = crawler.settings.getint("POSTARC_RETRY_INCOMPLETE")
 
     def get_processed_request(self, request: Request, response: Response | None) -> Request | None:
@@ -151,7 +154,7 @@ class SkipUnchangedMiddleware(_CatalogueReader, BaseSpiderMiddleware):
     def _revisit(self, request: Request, post: Post) -> Request | None:
         """The page request of an unchanged post of a source with ``revisit``, if the post was
         published within that window: conditional on the page's stored validators."""
-        window = request.meta.get("postarc_revisit")
+        window = request.meta.get(REVISIT_META)
         known = self.catalogue.post(post.source, post.guid)
         if not window or known is None or not known.date:
             return None
@@ -159,7 +162,7 @@ class SkipUnchangedMiddleware(_CatalogueReader, BaseSpiderMiddleware):
         if (datetime.now(timezone.utc) - published).total_seconds() > window:
             return None
         post.revisit = True
-        self.crawler.stats.inc_value(f"postarc/source/{post.source}/revisits")
+        self.ledger.inc(post.source, "revisits")
         if known.page_etag:
             request.headers.setdefault("If-None-Match", known.page_etag)
         if known.page_last_modified:
@@ -177,7 +180,7 @@ class SkipUnchangedMiddleware(_CatalogueReader, BaseSpiderMiddleware):
         if not is_unchanged(self.catalogue.post(post.source, post.guid), post_hash(post), self.posts_dir,
                             self.retries):
             return False
-        self.crawler.stats.inc_value(f"postarc/source/{post.source}/unchanged")
+        self.ledger.inc(post.source, UNCHANGED)
         return True
 
 
@@ -201,22 +204,27 @@ class SourceState:
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
+    @cached_property
+    def ledger(self) -> SourceLedger:
+        """Looked up on first use: extensions cannot look each other up while being built."""
+        return ledger_of(self.crawler)
+
     def spider_opened(self) -> None:
         self.started = datetime.now(timezone.utc)
 
     def response_downloaded(self, response: Response, request: Request) -> None:
         """Bytes as received (still content-encoded: what the WARC stores), per source."""
-        name = request.meta.get("postarc_source")
+        name = request.meta.get(SOURCE_META)
         if not name:
             return
-        self.stats.inc_value(f"postarc/source/{name}/bytes", len(response.body))
-        if request.meta.get("postarc_kind") == "feed" and response.status == 200:
+        self.ledger.inc(name, BYTES, len(response.body))
+        if request.meta.get(KIND_META) == KIND_FEED and response.status == 200:
             url = credentials_of(self.crawler).redact((request.meta.get("redirect_urls") or [request.url])[0])
             self.validators[name] = (url, _header(response, "ETag"), _header(response, "Last-Modified"))
 
     def item_scraped(self, item: Any) -> None:
         if isinstance(item, Post) and retry_due(item.incomplete_runs, self.retries):
-            self.stats.inc_value(f"postarc/source/{item.source}/retry_next")
+            self.ledger.inc(item.source, RETRY_NEXT)
 
     def item_error(self, item: Any, failure: Failure) -> None:
         if isinstance(item, Post):
@@ -224,10 +232,10 @@ class SourceState:
 
     def spider_closed(self, spider: Spider, reason: str) -> None:
         catalogue = state_of(self.crawler).state
-        for name, status in self.source_statuses():
+        for name, status in self.ledger.statuses().items():
             if status == ELSEWHERE:
                 continue  # the worker that fetched the feed records it
-            history = self.stats.get_value(f"postarc/source/{name}/backfill")
+            history = self.ledger.recorded(name, BACKFILL)
             if history is not None:  # documents read stay read, however the run ends
                 catalogue.save_source_state(name, backfill=history)
             if reason != "finished":
@@ -237,21 +245,12 @@ class SourceState:
             values: dict[str, Any] = {"last_run": self.started.strftime(TIME_FORMAT), "last_status": status}
             if name in self.lost_posts:
                 logger.warning("source %s: a post failed; its feed will be fetched in full next run", name)
-            elif self.stats.get_value(f"postarc/source/{name}/retry_next"):
+            elif self.ledger.count(name, RETRY_NEXT):
                 logger.info("source %s: a post lacks its page or an image; the next run fetches them again", name)
-            elif status == "ok" and name in self.validators:
+            elif status == OK and name in self.validators:
                 url, etag, last_modified = self.validators[name]
                 values.update(url=url, etag=etag, last_modified=last_modified)
             catalogue.save_source_state(name, **values)
-
-    def source_statuses(self) -> list[tuple[str, str]]:
-        """(name, status) of every source the spider started (it sets ``…/<name>/status``)."""
-        out = []
-        for key, value in self.stats.get_stats().items():
-            parts = key.split("/")
-            if len(parts) == 4 and parts[:2] == ["postarc", "source"] and parts[3] == "status":
-                out.append((parts[2], str(value)))
-        return out
 
 
 def _header(response: Response, name: str) -> str | None:

@@ -15,9 +15,9 @@ from scrapy.http import Response
 
 from archive.warc.writer import HttpExchange, Original, payload_digest
 from crawler.capture import WarcCapture, first_capture
-from crawler.credentials import TARGET_URI_META
 from crawler.diskfull import DiskFullGuard
-from crawler.handlers import WIRE_META, WireHead
+from crawler.handlers import WireHead
+from crawler.protocol import CAPTURE_HEAD_META, CAPTURE_META, REPLAY_FLAG, TARGET_URI_META, WIRE_META
 from crawler.state import ArchiveState, state_of
 
 if TYPE_CHECKING:
@@ -25,13 +25,6 @@ if TYPE_CHECKING:
     from scrapy.statscollectors import StatsCollector
     from typing_extensions import Self
 
-#: ``request.meta`` key under which the response record's location is left for callbacks.
-CAPTURE_META = "warc_capture"
-#: ``request.meta`` key: (status line, protocol, headers) of the response record, as written.
-CAPTURE_HEAD_META = "warc_capture_head"
-#: ``Response.flags`` mark of a response served from the archive itself (``crawler.replay``):
-#: it was captured when first fetched, so it is never written again.
-REPLAY_FLAG = "postarc-replay"
 
 
 def _header_pairs(headers) -> list[tuple[str, str]]:

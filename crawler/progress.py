@@ -1,7 +1,7 @@
 """A live progress line on a terminal: feeds done, posts new/updated/unchanged, bytes.
 
 Enabled by ``POSTARC_PROGRESS`` (``postarc crawl`` turns it on when stderr is a TTY); it reads
-the crawl's stats, so it knows nothing the summary table does not.
+the crawl's ledger (``crawler.ledger``), so it knows nothing the summary table does not.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import create_looping_call
 
+from crawler.ledger import BYTES, NEW, UNCHANGED, UPDATED, SourceLedger, ledger_of
+from crawler.protocol import STARTED
+
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.utils.asyncio import AsyncioLoopingCall
@@ -25,19 +28,11 @@ if TYPE_CHECKING:
 INTERVAL = 0.5  # seconds between redraws
 
 
-def source_totals(stats: dict[str, object]) -> dict[str, int]:
-    """Sum the per-source counters (``postarc/source/<name>/<what>``) over all sources."""
-    totals = {"feeds": 0, "feeds_done": 0, "new": 0, "updated": 0, "unchanged": 0, "bytes": 0}
-    for key, value in stats.items():
-        parts = key.split("/")
-        if len(parts) != 4 or parts[:2] != ["postarc", "source"]:
-            continue
-        if parts[3] == "status":
-            totals["feeds"] += 1
-            totals["feeds_done"] += value != "started"
-        elif parts[3] in totals and isinstance(value, int):
-            totals[parts[3]] += value
-    return totals
+def source_totals(ledger: SourceLedger) -> dict[str, int]:
+    """The ledger's per-source figures summed over all sources."""
+    statuses = ledger.statuses().values()
+    return {"feeds": len(statuses), "feeds_done": sum(status != STARTED for status in statuses),
+            **{what: ledger.total(what) for what in (NEW, UPDATED, UNCHANGED, BYTES)}}
 
 
 def human_bytes(n: float) -> str:
@@ -70,7 +65,7 @@ class Progress:
         self.loop.start(INTERVAL)
 
     def draw(self) -> None:
-        t = source_totals(self.crawler.stats.get_stats())
+        t = source_totals(ledger_of(self.crawler))
         engine = self.crawler.engine
         active = len(engine.downloader.active) if engine else 0
         if self.totals_file:  # a child of `crawl --processes`: its parent draws one line for all

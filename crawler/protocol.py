@@ -6,20 +6,31 @@ values) and, for feed crawls, which source it serves (``SOURCE_META``); download
 middlewares, pipelines and extensions read those marks instead of guessing from URLs.
 """
 
-#: ``request.meta`` key: what the request fetches (``KIND_FEED``, ``KIND_PAGE``, ``KIND_IMAGE``, ``KIND_URL``).
+#: ``request.meta`` key: what the request fetches (``KIND_FEED``, ``KIND_PAGE``, ``KIND_IMAGE``, ``KIND_URL``,
+#: ``KIND_HISTORY``: an archived document of a feed's history, RFC 5005).
 KIND_META = "postarc_kind"
-KIND_FEED, KIND_PAGE, KIND_IMAGE, KIND_URL = "feed", "page", "image", "url"
+KIND_FEED, KIND_PAGE, KIND_IMAGE, KIND_URL, KIND_HISTORY = "feed", "page", "image", "url", "history"
 #: ``request.meta`` key: the name of the source (sources file) the request serves.
 SOURCE_META = "postarc_source"
+#: ``request.meta`` key: a page request's ``revisit`` window in seconds (the source's ``revisit:``).
+REVISIT_META = "postarc_revisit"
 #: ``request.meta`` key: the URL given to ``postarc archive`` that the request serves.
 URL_META = "postarc_url"
+#: ``request.meta`` key: the names of the headers ``crawler.credentials`` set on the request.
+SENT_META = "postarc_credential_headers"
+#: ``request.meta`` key: the URI the WARC capture records instead of ``request.url`` (secrets redacted).
+TARGET_URI_META = "postarc_target_uri"
 #: ``request.meta`` key of the ``crawler.handlers.WireHead`` of the last response to a request.
 WIRE_META = "postarc_wire"
 #: ``request.meta`` key under which the response record's location is left for callbacks.
 CAPTURE_META = "warc_capture"
+#: ``request.meta`` key: (status line, protocol, headers) of the response record, as written.
+CAPTURE_HEAD_META = "warc_capture_head"
 #: ``Response.flags`` mark of a response served from the archive itself (``crawler.replay``):
 #: it was captured when first fetched, so it is never written again.
 REPLAY_FLAG = "postarc-replay"
+#: ``request.meta`` mark of an image request sent again without its Referer (``crawler.hotlink``).
+HOTLINK_RETRY_META = "postarc_hotlink_retry"
 #: ``request.meta`` key of the lease a request was taken under (``crawler.shared``).
 LEASE_META = "postarc_lease"
 #: ``request.meta`` mark of a request the frontier took from the queue to wake the engine.

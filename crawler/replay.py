@@ -25,7 +25,7 @@ from archive.replay.index import CdxjIndex, ensure_index
 from archive.replay.records import ArchiveReader, NotArchived
 from archive.warc.writer import Written
 from crawler.credentials import credentials_of
-from crawler.middlewares import CAPTURE_META, REPLAY_FLAG
+from crawler.protocol import CAPTURE_META, REPLAY_FLAG
 
 if TYPE_CHECKING:
     from scrapy import Request

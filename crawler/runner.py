@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from archive.catalogue import Catalogue
 from archive.policy import parse_time
+from crawler.ledger import BYTES, ENTRIES, IMAGES_FAILED, NEW, PAGE_FAILED, RETRY_NEXT, UNCHANGED, UPDATED, SourceLedger
 from crawler.progress import human_bytes
-from crawler.protocol import ELSEWHERE
+from crawler.protocol import ELSEWHERE, NOT_MODIFIED, OK, STARTED
 from crawler.shared import is_shared
 from crawler.sources import Source, SourcesFile
 from crawler.spiders.feeds import FeedSpider
@@ -23,10 +24,8 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler, CrawlerProcessBase
     from scrapy.settings import BaseSettings
 
-#: Exit codes of ``postarc crawl`` (documented in the README).
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_SOURCE_FAILED, EXIT_BUSY, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5
 #: Source statuses that count as "the source worked".
-OK_STATUSES = {"ok", "not modified", ELSEWHERE}
+OK_STATUSES = {OK, NOT_MODIFIED, ELSEWHERE}
 
 
 @dataclass
@@ -86,26 +85,27 @@ def log_file(archive_dir: Path, keep: int) -> Path:
     return logs / f"crawl-{stamp}-{os.getpid()}.log"
 
 
-def source_reports(stats: dict[str, Any], config: SourcesFile, only: str = "") -> list[SourceReport]:
+def source_reports(ledger: SourceLedger, config: SourcesFile, only: str = "") -> list[SourceReport]:
+    """One report per enabled source (of ``only``, if given), from the crawl's ledger."""
     names = {n for n in only.split(",") if n}
     reports = []
     for source in config.sources:
         if not source.enabled or (names and source.name not in names):
             continue
-        key = f"postarc/source/{source.name}/"
-        status = stats.get(key + "status", "not run")
-        if status == "started":
+        name = source.name
+        status = ledger.status(name) or "not run"
+        if status == STARTED:
             status = "failed: crawl ended before the feed was fetched"
         reports.append(SourceReport(
-            name=source.name,
+            name=name,
             status=status,
-            entries=stats.get(key + "entries", 0),
-            new=stats.get(key + "new", 0),
-            updated=stats.get(key + "updated", 0),
-            unchanged=stats.get(key + "unchanged", 0),
-            failed=stats.get(key + "page_failed", 0) + stats.get(key + "images_failed", 0),
-            bytes=stats.get(key + "bytes", 0),
-            retry_next=stats.get(key + "retry_next", 0),
+            entries=ledger.count(name, ENTRIES),
+            new=ledger.count(name, NEW),
+            updated=ledger.count(name, UPDATED),
+            unchanged=ledger.count(name, UNCHANGED),
+            failed=ledger.count(name, PAGE_FAILED) + ledger.count(name, IMAGES_FAILED),
+            bytes=ledger.count(name, BYTES),
+            retry_next=ledger.count(name, RETRY_NEXT),
         ))
     return reports
 

@@ -164,6 +164,7 @@ EXTENSIONS = {
     "crawler.state.ArchiveState": 0,  # the crawl state, opened once for every component
     "crawler.workers.WorkerPool": 0,
     "crawler.capture.WarcCapture": 0,  # the WARC files: every record of the crawl is written here
+    "crawler.ledger.SourceLedger": 0,  # per-source counts and status, for the summary and progress
     "crawler.incremental.SourceState": 0,  # bytes per source; last run, status, validators
     "crawler.progress.Progress": 0,  # only with POSTARC_PROGRESS (crawl sets it on a TTY)
     "crawler.runs.RunRecorder": 0,  # each run's spider, arguments and settings, for `postarc reextract`

@@ -20,6 +20,7 @@ from archive.markdown import post_path, slugify
 from archive.policy import is_unchanged
 from crawler.incremental import post_hash
 from crawler.items import Post
+from crawler.ledger import UNCHANGED, ledger_of
 from crawler.state import state_of
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ class DedupPipeline:
         self.stats = crawler.stats
         self.retries = crawler.settings.getint("POSTARC_RETRY_INCOMPLETE")
         self.state = state_of(crawler)
+        self.ledger = ledger_of(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -52,7 +54,7 @@ class DedupPipeline:
         known = self.catalogue.post(item.source, item.guid)
         # A revisited page is compared after extraction (pipelines.versions), not by the entry.
         if not item.revisit and is_unchanged(known, item.content_hash, self.archive_dir / "posts", self.retries):
-            self.stats.inc_value(f"postarc/source/{item.source}/unchanged")
+            self.ledger.inc(item.source, UNCHANGED)
             raise DropItem(f"unchanged: {item.guid}", log_level="DEBUG")
         if not self.catalogue.claim_post(item.source, item.guid, item.content_hash):
             self.stats.inc_value("postarc/claimed_elsewhere")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from archive.extract import choose_body
 from crawler.items import Post
+from crawler.ledger import ledger_of
 from crawler.workers import WorkerPool
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class ExtractPipeline:
     def __init__(self, pool: WorkerPool, crawler: Crawler) -> None:
         self.pool = pool
         self.stats = crawler.stats
+        self.ledger = ledger_of(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -43,11 +45,11 @@ class ExtractPipeline:
                 raise
             logger.exception("post %s: extracting the page %s failed; keeping the feed's body",
                              item.guid, item.page_url)
-            self.stats.inc_value(f"postarc/source/{item.source}/page_extract_failed")
+            self.ledger.inc(item.source, "page_extract_failed")
             body = await self.pool.run(choose_body, item.feed_html, base)
         item.body_html, item.body_source, item.image_urls = body.html, body.source, body.image_urls
         item.image_named = body.named
         item.page_html = None  # the page is in the WARC; don't carry it further
         self.stats.inc_value(f"postarc/body/{body.source}")
-        self.stats.inc_value(f"postarc/source/{item.source}/body_{body.source}")
+        self.ledger.inc(item.source, f"body_{body.source}")
         return item

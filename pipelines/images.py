@@ -25,7 +25,8 @@ from archive.markdown import atomic_write, inside
 from crawler.diskfull import DiskFullGuard
 from crawler.incremental import Transient
 from crawler.items import Post
-from crawler.middlewares import CAPTURE_HEAD_META, CAPTURE_META
+from crawler.ledger import IMAGES_FAILED, ledger_of
+from crawler.protocol import CAPTURE_HEAD_META, CAPTURE_META, KIND_IMAGE, KIND_META, SOURCE_META
 
 if TYPE_CHECKING:
     from archive.warc.writer import Written
@@ -106,7 +107,7 @@ class PostImagesPipeline(FilesPipeline):
             return []
         referer = item.page_url or item.link
         headers = {"Referer": referer} if referer else {}
-        meta = {"postarc_kind": "image", "postarc_source": item.source}  # per-source byte counts
+        meta = {KIND_META: KIND_IMAGE, SOURCE_META: item.source}  # per-source byte counts
         return [Request(url, headers=headers, callback=NO_CALLBACK, meta=meta) for url in item.image_urls]
 
     def file_path(self, request: Request, response: Response | None = None,
@@ -181,6 +182,6 @@ class PostImagesPipeline(FilesPipeline):
                 item.image_captures[url] = self.captures[url]  # for pipelines.aliases
         if item.image_failures:
             self.crawler.stats.inc_value("postarc/images/failed", len(item.image_failures))
-            self.crawler.stats.inc_value(f"postarc/source/{item.source}/images_failed", len(item.image_failures))
+            ledger_of(self.crawler).inc(item.source, IMAGES_FAILED, len(item.image_failures))
         self.crawler.stats.inc_value("postarc/images/saved", len(item.image_paths))
         return item

@@ -14,6 +14,7 @@ from archive.dates import format_date
 from archive.frontmatter import render_post
 from archive.markdown import atomic_write, clean_text, inside, remove_stale_temp_files, render_body
 from crawler.items import Post
+from crawler.ledger import NEW, UPDATED, ledger_of
 from crawler.workers import WorkerPool
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ class MarkdownPipeline:
         self.posts_dir = archive_dir.resolve() / "posts"
         self.pool = pool
         self.stats = crawler.stats
+        self.ledger = ledger_of(crawler)
         self.date_format = settings.get("POSTARC_DATE_FORMAT", "iso")
         self.body_form = settings.get("POSTARC_BODY", "markdown")
         self.image_proxy = settings.get("POSTARC_IMAGE_PROXY", "")
@@ -86,5 +88,5 @@ class MarkdownPipeline:
         await run_in_thread(atomic_write, target, text.encode("utf-8"))  # its fsync waits off the reactor
         item.markdown_file = str(target.relative_to(self.posts_dir))
         item.markdown = text
-        self.stats.inc_value(f"postarc/source/{item.source}/{'updated' if item.is_update else 'new'}")
+        self.ledger.inc(item.source, UPDATED if item.is_update else NEW)
         return item

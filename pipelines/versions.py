@@ -18,7 +18,8 @@ from scrapy.exceptions import DropItem
 from archive.catalogue import Catalogue, VersionRow
 from archive.versions import UNKNOWN_HASH, locate, version_hash
 from crawler.items import Post
-from crawler.state import open_state
+from crawler.ledger import ledger_of
+from crawler.state import state_of
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -30,28 +31,30 @@ if TYPE_CHECKING:
 class VersionPipeline:
     def __init__(self, archive_dir: Path, crawler: Crawler) -> None:
         self.archive_dir = archive_dir
-        self.settings = crawler.settings
-        self.stats = crawler.stats
-        self.catalogue: Catalogue | None = None
-        self.state: CrawlState | None = None
+        self.ledger = ledger_of(crawler)
+        self.archive_state = state_of(crawler)
+        self.catalogue: Catalogue | None = None  # state.sqlite: the versions table
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(Path(crawler.settings["POSTARC_ARCHIVE_DIR"]), crawler)
 
+    @property
+    def state(self) -> CrawlState:
+        """The crawl state (state.sqlite, or Redis when shared), opened once for the crawl."""
+        return self.archive_state.state
+
     def open_spider(self) -> None:
         self.catalogue = Catalogue.of_archive(self.archive_dir)
-        self.state = open_state(self.settings)
 
     def close_spider(self) -> None:
-        for connection in (self.catalogue, self.state):
-            if connection:
-                connection.close()
+        if self.catalogue:
+            self.catalogue.close()
 
     def _recorded_before(self, item: Post) -> list[VersionRow]:
         """The version of a post archived by a postarc that kept no versions: entered once, its
         hash unknown (its extracted body was not kept), its capture and Markdown found in its WARC file."""
-        assert self.catalogue is not None and self.state is not None
+        assert self.catalogue is not None
         known = self.state.post(item.source, item.guid)
         if known is None or not known.record_id or not known.warc_filename:
             return []
@@ -66,7 +69,7 @@ class VersionPipeline:
         return [row]
 
     def process_item(self, item: Post) -> Post:
-        assert self.catalogue is not None and self.state is not None
+        assert self.catalogue is not None
         item.version_hash = version_hash(item.title, item.body_html)
         versions = self.catalogue.versions(item.source, item.guid)
         if not versions and not item.rebuilt:
@@ -79,7 +82,7 @@ class VersionPipeline:
                 self.state.save_post(dataclasses.replace(
                     known, content_hash=item.content_hash, page_etag=item.page_etag or known.page_etag,
                     page_last_modified=item.page_last_modified or known.page_last_modified))
-                self.stats.inc_value(f"postarc/source/{item.source}/same_version")
+                self.ledger.inc(item.source, "same_version")
                 raise DropItem(f"changed bytes, same title and body: {item.guid}", log_level="DEBUG")
             versions = versions[:-1]  # this version again: rebuilt, or a retry of an incomplete one
         item.earlier_versions = [{"captured": v.captured, "content_hash": v.content_hash, "warc_record": v.record_id}

@@ -22,10 +22,10 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 from scrapy.settings import SETTINGS_PRIORITIES
 
+from crawler.exitcodes import EXIT_BUSY, EXIT_ERROR, EXIT_OK, EXIT_PARTIAL
 from crawler.items import Post
 from crawler.lock import ArchiveBusy, ArchiveLock
 from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options
-from crawler.runner import EXIT_BUSY, EXIT_ERROR, EXIT_OK, EXIT_SOURCE_FAILED
 from crawler.spiders.url import UrlSpider, url_resolved
 
 if TYPE_CHECKING:
@@ -219,4 +219,4 @@ class Command(ArchiveOptionsMixin, ScrapyCommand):
               f"{unchanged} unchanged", file=sys.stderr)
         for r in failed:
             print(f"postarc: failed: {r.url}: {r.error}", file=sys.stderr)
-        return EXIT_SOURCE_FAILED if failed else EXIT_OK
+        return EXIT_PARTIAL if failed else EXIT_OK

@@ -14,16 +14,17 @@ from pathlib import Path
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from scrapy.exceptions import UsageError
 
-from crawler.lock import ArchiveBusy, ArchiveLock
 from crawler.credentials import SecretsError, resolve
+from crawler.exitcodes import EXIT_BUSY, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
+from crawler.ledger import ledger_of
+from crawler.lock import ArchiveBusy, ArchiveLock
 from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options, add_secrets_option
 from crawler.processes import HOLDER_SETTING, REPORT_SETTING, processes_wanted, run_children, split_by_host, write_report
 from crawler.runlog import log_to_archive, unset_by_user, warnings_to_stderr
-from crawler.runner import (EXIT_BUSY, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SOURCE_FAILED, EXIT_USAGE,
-                            SourceReport, archive_summary, due_sources, last_runs, print_reports, run_feeds,
+from crawler.runner import (SourceReport, archive_summary, due_sources, last_runs, print_reports, run_feeds,
                             source_reports)
-from crawler.sources import Source, SourcesError, SourcesFile, load_sources
 from crawler.shared import is_shared, redis_problem
+from crawler.sources import Source, SourcesError, SourcesFile, load_sources
 
 
 class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
@@ -146,7 +147,7 @@ class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
             self.exitcode = EXIT_ERROR
             return
         stats = crawler.stats.get_stats()
-        reports = source_reports(stats, self.config, only)
+        reports = source_reports(ledger_of(crawler), self.config, only)
         report_file = self.settings.get(REPORT_SETTING)
         if report_file:  # a child of `crawl --processes`: its parent prints one table for all
             write_report(Path(report_file), reports, stats.get("finish_reason", ""), log_path)
@@ -176,4 +177,4 @@ class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
         failed = [r for r in reports if not r.ok]
         for r in failed:
             print(f"postarc: source {r.name} failed: {r.status}", file=sys.stderr)
-        self.exitcode = EXIT_SOURCE_FAILED if failed else EXIT_OK
+        self.exitcode = EXIT_PARTIAL if failed else EXIT_OK

@@ -11,9 +11,11 @@ from scrapy.commands import ScrapyCommand
 
 from crawler.demo.server import SiteServer
 from crawler.demo.site import build_routes, sources_yaml
+from crawler.exitcodes import EXIT_ERROR, EXIT_OK
+from crawler.ledger import ledger_of
 from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options
 from crawler.runlog import log_to_archive, warnings_to_stderr
-from crawler.runner import EXIT_ERROR, EXIT_OK, archive_summary, print_reports, run_feeds, source_reports
+from crawler.runner import archive_summary, print_reports, run_feeds, source_reports
 from crawler.sources import load_sources
 
 
@@ -51,7 +53,7 @@ class Command(ArchiveOptionsMixin, ScrapyCommand):
         if self.crawler_process.bootstrap_failed:
             self.exitcode = EXIT_ERROR
             return
-        print_reports(source_reports(crawler.stats.get_stats(), load_sources(sources)), out=sys.stdout)
+        print_reports(source_reports(ledger_of(crawler), load_sources(sources)), out=sys.stdout)
         print(layout(archive, sources, self.settings.get("LOG_FILE")))
         self.exitcode = EXIT_OK
 

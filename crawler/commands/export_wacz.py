@@ -13,6 +13,7 @@ from scrapy.exceptions import UsageError
 from archive.signing import SigningKeyError, load_key
 from archive.wacz import ExportError, export_wacz
 from crawler.commands.keygen import inside
+from crawler.exitcodes import EXIT_ERROR
 from crawler.options import add_archive_option
 
 
@@ -50,7 +51,7 @@ class Command(ScrapyCommand):
             result = export_wacz(archive, args[0], opts.title, key, opts.timestamp_url)
         except (ExportError, SigningKeyError) as exc:
             print(f"postarc: {exc}", file=sys.stderr)
-            self.exitcode = 1
+            self.exitcode = EXIT_ERROR
             return
         signed = ", signed" + (" and timestamped" if result.timestamped else "") if result.signed else ""
         print(f"{result.path}: {result.warc_files} WARC file(s), {result.pages} post page(s){signed}")

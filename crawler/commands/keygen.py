@@ -10,6 +10,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from archive.signing import SigningKeyError, generate_key, public_key_b64
+from crawler.exitcodes import EXIT_ERROR
 from crawler.options import add_archive_option
 
 
@@ -43,7 +44,7 @@ class Command(ScrapyCommand):
             key = generate_key(path)
         except SigningKeyError as exc:
             print(f"postarc: {exc}", file=sys.stderr)
-            self.exitcode = 1
+            self.exitcode = EXIT_ERROR
             return
         print(f"{path}: ECDSA P-384 private key; its publicKey (as signed WACZ files show it):")
         print(public_key_b64(key))

@@ -28,9 +28,9 @@ from scrapy.settings import SETTINGS_PRIORITIES, Settings
 from archive.catalogue import Catalogue, PostRow
 from archive.replay.index import ensure_index
 from archive.runs import Run, recorded_runs
+from crawler.exitcodes import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 REPLAY_HANDLER = "crawler.replay.WarcDownloadHandler"
 #: Extensions that record crawl state: a rebuild is not a crawl and must leave that state alone.
 STATE_EXTENSIONS = ("crawler.runs.RunRecorder", "crawler.incremental.SourceState")
@@ -194,7 +194,7 @@ class Command(ArchiveOptionsMixin, ScrapyCommand):
         started = time.time_ns()
         failures = self.replay(jobs)
         report = self.report(posts, before, images_before, started, orphans, posts_dir)
-        self.exitcode = EXIT_ERROR if failures else (EXIT_INCOMPLETE if report else EXIT_OK)
+        self.exitcode = EXIT_ERROR if failures else (EXIT_PARTIAL if report else EXIT_OK)
 
     def replay(self, jobs: list[Job]) -> list[str]:
         """Run the jobs one after another in this process's reactor; returns what failed."""

@@ -10,6 +10,7 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 from scrapy.utils.log import configure_logging
 
+from crawler.exitcodes import EXIT_ERROR, EXIT_USAGE
 from crawler.options import ArchiveOptionsMixin, add_archive_option
 
 
@@ -43,10 +44,10 @@ class Command(ArchiveOptionsMixin, ScrapyCommand):
         archive = Path(self.settings["POSTARC_ARCHIVE_DIR"])
         if not (archive / "state.sqlite").is_file():
             print(f"postarc replay: {archive.resolve()} is not a postarc archive (no state.sqlite)", file=sys.stderr)
-            self.exitcode = 2
+            self.exitcode = EXIT_USAGE
             return
         try:
             serve(archive, opts.host, opts.port, announce=lambda line: print(line, file=sys.stderr, flush=True))
         except OSError as exc:
             print(f"postarc replay: cannot listen on {opts.host}:{opts.port}: {exc}", file=sys.stderr)
-            self.exitcode = 1
+            self.exitcode = EXIT_ERROR

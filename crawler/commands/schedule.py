@@ -26,10 +26,11 @@ from types import FrameType
 from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
-from crawler.lock import is_locked
 from crawler.credentials import SecretsError, resolve
+from crawler.exitcodes import EXIT_BUSY, EXIT_OK, EXIT_USAGE
+from crawler.lock import is_locked
 from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options, add_secrets_option
-from crawler.runner import EXIT_BUSY, EXIT_OK, EXIT_USAGE, last_runs
+from crawler.runner import last_runs
 from crawler.sources import SourcesError, SourcesFile, load_sources, parse_every
 
 #: Longest sleep before the catalogue is read again (a cron-started crawl may have run sources).

@@ -15,10 +15,10 @@ from scrapy.commands import ScrapyCommand
 from scrapy.exceptions import UsageError
 
 from archive.catalogue import Catalogue
+from archive.policy import parse_time
+from crawler.exitcodes import EXIT_ERROR, EXIT_USAGE
 from crawler.opml import OpmlError, read_opml, write_opml
 from crawler.options import add_archive_option
-from crawler.incremental import parse_time
-from crawler.runner import EXIT_ERROR, EXIT_USAGE
 from crawler.sources import Source, SourcesError, SourcesFile, load_sources
 from crawler.sources_edit import import_outlines
 

@@ -13,6 +13,7 @@ from scrapy.exceptions import UsageError
 
 from archive.verify import verify_archive
 from archive.wacz_verify import verify_wacz
+from crawler.exitcodes import EXIT_ERROR, EXIT_OK
 from crawler.options import add_archive_option
 
 
@@ -54,16 +55,16 @@ class Command(ScrapyCommand):
         for problem in report.problems:
             print(problem)
         print(f"{archive}: {report.summary()}")
-        self.exitcode = 0 if report.ok else 1
+        self.exitcode = EXIT_OK if report.ok else EXIT_ERROR
 
     def _run_wacz(self, path: str, trust: list[x509.Certificate] | None) -> None:
         if not Path(path).is_file():
             print(f"postarc: {path}: no such file", file=sys.stderr)
-            self.exitcode = 1
+            self.exitcode = EXIT_ERROR
             return
         report = verify_wacz(path, trust)
         for line in report.problems + report.notes:
             print(line)
         state = "OK" if report.ok else f"{len(report.problems)} problem(s)"
         print(f"{path}: {report.files} files checked: {state}")
-        self.exitcode = 0 if report.ok else 1
+        self.exitcode = EXIT_OK if report.ok else EXIT_ERROR

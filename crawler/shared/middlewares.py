@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy import Request
 
 from crawler.items import Post
+from crawler.ledger import SourceLedger, ledger_of
 from crawler.protocol import ELSEWHERE, KIND_FEED, KIND_META, LEASE_META, SOURCE_META
 from crawler.shared.frontier import Frontier, frontier_of, lease_of
 
@@ -21,13 +22,13 @@ if TYPE_CHECKING:
 class LeaseSpiderMiddleware:
     """Spider middleware: feed claims at start, and the end of each leased request's output."""
 
-    def __init__(self, crawler: Crawler, frontier: Frontier) -> None:
-        self.stats = crawler.stats
+    def __init__(self, ledger: SourceLedger, frontier: Frontier) -> None:
+        self.ledger = ledger
         self.frontier = frontier
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler, frontier_of(crawler))
+        return cls(ledger_of(crawler), frontier_of(crawler))
 
     async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
         try:
@@ -37,7 +38,7 @@ class LeaseSpiderMiddleware:
                     # Claimed or not, the feed is answered by whichever worker pops its request
                     # from the shared queue, and that worker reports it; if this one does, its
                     # callback or errback overwrites this status.
-                    self.stats.set_value(f"postarc/source/{source}/status", ELSEWHERE)
+                    self.ledger.set_status(source, ELSEWHERE)
                     if not self.frontier.take_feed(source):
                         continue
                 yield obj

@@ -19,9 +19,11 @@ from crawler.credentials import Credentials, redact_logs, resolve
 from crawler.history import History
 from crawler.incremental import Transient
 from crawler.items import Post
-from crawler.middlewares import CAPTURE_META
+from crawler.ledger import BACKFILL, ENTRIES, PAGE_FAILED, ledger_of
+from crawler.protocol import (CAPTURE_META, KIND_FEED, KIND_HISTORY, KIND_META, KIND_PAGE, NOT_MODIFIED, OK, REVISIT_META,
+                              SOURCE_META, STARTED)
 from crawler.sources import Source, SourcesFile, load_sources
-from crawler.state import open_state
+from crawler.state import state_of
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -101,7 +103,7 @@ class FeedEntrySpider(scrapy.Spider):
         fetched_at = fetch_time(response)
         for entry in feed.entries if whole else self.entries(feed, source):
             post = self.entry_post(entry, feed, source, response, fetched_at)
-            self.crawler.stats.inc_value(f"postarc/source/{source.name}/entries")
+            ledger_of(self.crawler).inc(source.name, ENTRIES)
             if source.follow_links and entry.link:
                 try:
                     # dont_filter: the request carries its post, and a duplicate dropped by the
@@ -111,8 +113,7 @@ class FeedEntrySpider(scrapy.Spider):
                         callback=self.parse_page,
                         errback=self.page_failed,
                         cb_kwargs={"post": post},
-                        meta={"postarc_source": source.name, "postarc_kind": "page",
-                              "postarc_revisit": source.revisit_s},
+                        meta={SOURCE_META: source.name, KIND_META: KIND_PAGE, REVISIT_META: source.revisit_s},
                         dont_filter=True,
                     )
                 except ValueError as exc:  # no request can be made of it: "http://[x", "mailto:…"
@@ -124,7 +125,7 @@ class FeedEntrySpider(scrapy.Spider):
 
     def parse_page(self, response: Response, post: Post) -> Iterator[Post]:
         if response.status == 304:  # a revisit of a page not modified since (crawler.incremental)
-            self.crawler.stats.inc_value(f"postarc/source/{post.source}/revisit_not_modified")
+            ledger_of(self.crawler).inc(post.source, "revisit_not_modified")
             return
         post.page_url = response.url
         post.page_etag = response.headers.get("ETag", b"").decode("latin-1") or None
@@ -151,7 +152,7 @@ class FeedEntrySpider(scrapy.Spider):
         """The post without its article page: reported, counted, and made from the feed's HTML."""
         post.page_error = reason
         self.logger.warning("article %s failed (%s); keeping the feed text", url, reason)
-        self.crawler.stats.inc_value(f"postarc/source/{post.source}/page_failed")
+        ledger_of(self.crawler).inc(post.source, PAGE_FAILED)
         return post
 
 
@@ -190,21 +191,21 @@ class FeedSpider(FeedEntrySpider):
             if rebuild and source.name in self.histories:
                 for url in self.histories.pop(source.name).fetched:
                     yield self.history_document(url, source, walk=False)
-            self.crawler.stats.set_value(f"postarc/source/{source.name}/status", "started")
+            ledger_of(self.crawler).set_status(source.name, STARTED)
             yield scrapy.Request(
                 self.credentials.feed_url(self.config, source),
                 callback=self.parse_feed,
                 errback=self.feed_failed,
                 cb_kwargs={"source": source},
-                meta={"postarc_source": source.name, "postarc_kind": "feed"},
+                meta={SOURCE_META: source.name, KIND_META: KIND_FEED},
                 dont_filter=True,
             )
 
     def parse_feed(self, response: Response, source: Source) -> Iterator[Post | scrapy.Request]:
-        stats = self.crawler.stats
+        ledger = ledger_of(self.crawler)
         if response.status == 304:
             # Answer to the conditional request crawler.incremental made: nothing new to yield.
-            stats.set_value(f"postarc/source/{source.name}/status", "not modified")
+            ledger.set_status(source.name, NOT_MODIFIED)
             if source.name in self.histories and self.histories[source.name].next:
                 yield from self.history_request(response, source, None, head=True)
             return
@@ -212,11 +213,11 @@ class FeedSpider(FeedEntrySpider):
             feed = parse_feed(response.body, response.url, response.headers.get("Content-Type", b"").decode("latin-1"))
         except FeedError as exc:
             self.logger.error("source %s: %s: %s", source.name, response.url, exc)
-            stats.set_value(f"postarc/source/{source.name}/status", f"failed: {exc}")
+            ledger.set_status(source.name, f"failed: {exc}")
             return
         if feed.problem:
             self.logger.warning("source %s: %s: %s", source.name, response.url, feed.problem)
-        stats.set_value(f"postarc/source/{source.name}/status", "ok")
+        ledger.set_status(source.name, OK)
         yield from self.feed_items(response, feed, source)
         if source.name in self.histories:
             if feed.complete:
@@ -231,17 +232,14 @@ class FeedSpider(FeedEntrySpider):
         it asks for every document read, and the run being rebuilt has some of them."""
         if not sources:
             return {}
-        catalogue = open_state(self.settings)
-        try:
-            return {s.name: History.loads((catalogue.source_state(s.name) or {}).get("backfill")) for s in sources}
-        finally:
-            catalogue.close()
+        catalogue = state_of(self.crawler).state
+        return {s.name: History.loads((catalogue.source_state(s.name) or {}).get(BACKFILL)) for s in sources}
 
     def history_step(self, source: Source, link: str | None) -> str | None:
         """Record the step (kept by crawler.incremental.SourceState); the next URL, if any."""
         history = self.histories[source.name]
         url = history.step(link, source.backfill_pages)
-        self.crawler.stats.set_value(f"postarc/source/{source.name}/backfill", history.dumps())
+        ledger_of(self.crawler).record(source.name, BACKFILL, history.dumps())
         return url
 
     def history_request(self, response: Response, source: Source, link: str | None,
@@ -257,7 +255,7 @@ class FeedSpider(FeedEntrySpider):
     def history_document(self, url: str, source: Source, walk: bool = True) -> scrapy.Request:
         return scrapy.Request(url, callback=self.parse_history, errback=self.history_failed,
                               cb_kwargs={"source": source, "walk": walk},
-                              meta={"postarc_source": source.name, "postarc_kind": "history"}, dont_filter=True)
+                              meta={SOURCE_META: source.name, KIND_META: KIND_HISTORY}, dont_filter=True)
 
     def parse_history(self, response: Response, source: Source, walk: bool = True) -> Iterator[Post | scrapy.Request]:
         try:
@@ -284,4 +282,4 @@ class FeedSpider(FeedEntrySpider):
         source: Source = failure.request.cb_kwargs["source"]
         reason = describe_failure(failure)
         self.logger.error("source %s: feed %s failed: %s", source.name, failure.request.url, reason)
-        self.crawler.stats.set_value(f"postarc/source/{source.name}/status", f"failed: {reason}")
+        ledger_of(self.crawler).set_status(source.name, f"failed: {reason}")

@@ -27,7 +27,7 @@ from w3lib.url import canonicalize_url
 from archive.feeds import FeedError, parse_feed
 from archive.pagemeta import page_metadata
 from crawler.items import Post
-from crawler.middlewares import CAPTURE_META
+from crawler.protocol import CAPTURE_META, KIND_META, KIND_URL, URL_META
 from crawler.sources import Source
 from crawler.spiders.feeds import FeedEntrySpider, describe_failure, fetch_time
 
@@ -109,10 +109,10 @@ class UrlSpider(FeedEntrySpider):
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for url in self.urls:
             yield scrapy.Request(url, callback=self.parse, errback=self.failed, dont_filter=True,
-                                 meta={"postarc_url": url, "postarc_kind": "url"})
+                                 meta={URL_META: url, KIND_META: KIND_URL})
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Post | scrapy.Request]:
-        url = response.meta["postarc_url"]
+        url = response.meta[URL_META]
         content_type = response.headers.get("Content-Type", b"").decode("latin-1")
         kind = sniff(response.body, content_type)
         if kind == "page":
@@ -155,18 +155,18 @@ class UrlSpider(FeedEntrySpider):
             page_url=response.url,
             page_html=html,
             capture=response.meta.get(CAPTURE_META),
-            requested_url=response.meta["postarc_url"],
+            requested_url=response.meta[URL_META],
         )
 
     def failed(self, failure: Failure) -> None:
         request = failure.request
         capture = request.meta.get(CAPTURE_META)
-        self._announce(request.meta["postarc_url"], None, failure_reason(failure),
+        self._announce(request.meta[URL_META], None, failure_reason(failure),
                        capture.filename if capture else None)
 
     def resolve(self, response: Response, kind: str | None, reason: str | None = None, posts: int = 0) -> None:
         capture = response.meta.get(CAPTURE_META)
-        self._announce(response.meta["postarc_url"], kind, reason, capture.filename if capture else None, posts)
+        self._announce(response.meta[URL_META], kind, reason, capture.filename if capture else None, posts)
 
     def _announce(self, url: str, kind: str | None, reason: str | None, warc: str | None, posts: int = 0) -> None:
         if reason:
