@@ -3,13 +3,14 @@
 Scrapy's ``Response`` has the status code and protocol but not the reason phrase, and its
 headers went through Twisted, which lower-cases names and moves the connection headers
 (``Connection``, ``Keep-Alive``, ``Transfer-Encoding``…) aside. A WARC must say what the server
-sent, so this handler is Scrapy's own ``HTTP11DownloadHandler`` with three small hooks:
+sent, so this handler is Scrapy's own ``HTTP11DownloadHandler`` with three small hooks (the one
+place postarc uses Scrapy's private client classes: see the section below):
 
 - the response parser also records the status line and every header field as received;
 - the agent copies that, and the request head Twisted wrote, into ``request.meta[WIRE_META]``;
 - the connection pool builds protocols that use that parser.
 
-``crawler.middlewares.WarcCaptureMiddleware`` reads ``request.meta[WIRE_META]``; with another
+``crawler.middlewares.WarcCaptureMiddleware`` reads ``request.meta[WIRE_META]`` (``crawler.protocol``); with another
 handler it falls back to Scrapy's view of the exchange.
 """
 
@@ -29,6 +30,7 @@ from scrapy.core.downloader.handlers.http11 import (
 from scrapy.exceptions import ResponseDataLossError
 from scrapy.utils._download_handlers import get_dataloss_msg, wrap_twisted_exceptions
 from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.deprecate import warn_on_deprecated_spider_attribute
 
 from crawler.protocol import WIRE_META
 
@@ -95,6 +97,16 @@ def request_head(txrequest: Any) -> tuple[str, list[tuple[str, str]]]:
     return line, headers
 
 
+# -- Scrapy 2.19's private HTTP/1.1 client -------------------------------------------------
+# Scrapy has no public hook for the message heads as they crossed the wire: scrapy/scrapy#440
+# (raw requests and responses for middlewares) was closed pointing to the headers_received
+# signal, which gets the headers Scrapy normalised, and header case is scrapy/scrapy#2711 (open
+# for this handler). So what follows leans on scrapy/core/downloader/handlers/http11.py of
+# Scrapy 2.19, and on nothing else private: its lenient parser, protocol and factory are
+# subclassed the way Scrapy itself swaps in the lenient ones, and its agent is built by
+# ``wire_agent`` alone. Check this section when Scrapy is upgraded.
+
+
 class _WireParser(_LenientHTTPClientParser):
     """Scrapy's lenient response parser, also keeping the head exactly as received."""
 
@@ -131,28 +143,41 @@ class _WireAgent(_ScrapyAgent):
         return super()._cb_bodyready(txresponse, request)
 
 
+def wire_agent(handler: HTTP11DownloadHandler) -> _WireAgent:
+    """The agent Scrapy 2.19's ``HTTP11DownloadHandler.download_request`` builds inline (no hook
+    for another class), as a ``_WireAgent``: same arguments, the spider's deprecated
+    ``download_maxsize`` / ``download_warnsize`` attributes included."""
+    spider = handler._crawler.spider
+    for attribute, setting in (("download_maxsize", "DOWNLOAD_MAXSIZE"), ("download_warnsize", "DOWNLOAD_WARNSIZE")):
+        if hasattr(spider, attribute):
+            warn_on_deprecated_spider_attribute(attribute, setting)
+    return _WireAgent(
+        contextFactory=handler._contextFactory,
+        bindAddress=handler._bind_address,
+        pool=handler._pool,
+        maxsize=getattr(spider, "download_maxsize", handler._default_maxsize),
+        warnsize=getattr(spider, "download_warnsize", handler._default_warnsize),
+        fail_on_dataloss=handler._fail_on_dataloss,
+        crawler=handler._crawler,
+        tls_verbose_logging=handler._tls_verbose_logging,
+    )
+
+
+# -- the handler ------------------------------------------------------------------------------
+
+
 class WireHTTP11DownloadHandler(HTTP11DownloadHandler):
     """``HTTP11DownloadHandler`` that leaves a ``WireHead`` in ``request.meta[WIRE_META]``."""
 
     def __init__(self, crawler: Crawler) -> None:
         super().__init__(crawler)
-        self._pool._factory = _WireFactory
+        self._pool._factory = _WireFactory  # as Scrapy 2.19's own __init__ sets its lenient factory
 
     async def download_request(self, request: Request) -> Response:
-        # Scrapy's download_request with the agent class swapped: it builds its agent inline.
-        agent = _WireAgent(
-            contextFactory=self._contextFactory,
-            bindAddress=self._bind_address,
-            pool=self._pool,
-            maxsize=self._default_maxsize,
-            warnsize=self._default_warnsize,
-            fail_on_dataloss=self._fail_on_dataloss,
-            crawler=self._crawler,
-            tls_verbose_logging=self._tls_verbose_logging,
-        )
+        # Scrapy 2.19's download_request, with wire_agent's agent.
         try:
             with wrap_twisted_exceptions():
-                return await maybe_deferred_to_future(agent.download_request(request))
+                return await maybe_deferred_to_future(wire_agent(self).download_request(request))
         except ResponseDataLossError:
             if not self._fail_on_dataloss_warned:
                 logger.warning(get_dataloss_msg(request.url))
