@@ -102,12 +102,12 @@ class WarcCapture:
 
     @property
     def current_name(self) -> str:
-        """The file being written ('' before the first record and after ``rotate``)."""
+        """The file being written, or once closed the last one written ('' before the first record)."""
         return self.files.current_name
 
     def files_written(self) -> list[str]:
         """Every file this crawl wrote into, closed or not, oldest first."""
-        current = self.files.current_name
+        current = self.current_name
         return [*self.files.files_closed, *([current] if current and current not in self.files.files_closed else [])]
 
     async def write_exchange(self, exchange: HttpExchange, original: Original | None) -> tuple[Written, Written]:

@@ -41,10 +41,6 @@ def disk_full_error(error: BaseException | None) -> BaseException | None:
     return None
 
 
-def is_disk_full(error: BaseException | None) -> bool:
-    return disk_full_error(error) is not None
-
-
 class DiskFullGuard:
     """Extension: close the spider (reason ``disk full``) on the first write refused for space.
 

@@ -189,7 +189,6 @@ class SourceState:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.stats = crawler.stats
         self.started = datetime.now(timezone.utc)
         self.validators: dict[str, tuple[str, str | None, str | None]] = {}  # name -> url, ETag, Last-Modified
         self.retries = crawler.settings.getint("POSTARC_RETRY_INCOMPLETE")
