@@ -32,11 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import Request, signals
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
-from scrapy.utils.misc import load_object
 
-from archive.policy import content_hash, is_unchanged, retry_due
+from archive.policy import is_unchanged, retry_due
 from crawler.credentials import credentials_of
-from crawler.items import Post
+from crawler.items import Post, post_hash
 from crawler.ledger import BACKFILL, BYTES, RETRY_NEXT, UNCHANGED, SourceLedger, ledger_of
 from crawler.protocol import ELSEWHERE, KIND_FEED, KIND_META, OK, REVISIT_META, SOURCE_META
 from crawler.state import state_of
@@ -45,7 +44,6 @@ if TYPE_CHECKING:
     from scrapy import Spider
     from scrapy.crawler import Crawler
     from scrapy.http import Response
-    from scrapy.settings import BaseSettings
     from twisted.python.failure import Failure
     from typing_extensions import Self
 
@@ -55,32 +53,6 @@ logger = logging.getLogger(__name__)
 
 #: How ``last_run`` is written to the catalogue (UTC, like every other time there).
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-
-
-class Transient:
-    """Which failures a later run may not meet: those Scrapy's ``RetryMiddleware`` retries
-    (``RETRY_HTTP_CODES``: 5xx, 408, 429; ``RETRY_EXCEPTIONS``: timeouts, refused and lost
-    connections, DNS). A 404, a robots.txt ban or a body over ``DOWNLOAD_MAXSIZE`` will be the
-    same next time."""
-
-    def __init__(self, settings: BaseSettings) -> None:
-        self.codes = frozenset(int(code) for code in settings.getlist("RETRY_HTTP_CODES"))
-        self.exceptions = tuple(load_object(e) if isinstance(e, str) else e
-                                for e in settings.getlist("RETRY_EXCEPTIONS"))
-
-    def status(self, status: int) -> bool:
-        return status in self.codes
-
-    def failure(self, failure: Failure) -> bool:
-        response = getattr(failure.value, "response", None)
-        if response is not None:  # HttpError
-            return self.status(response.status)
-        return isinstance(failure.value, self.exceptions)
-
-
-def post_hash(post: Post) -> str:
-    """The post's ``archive.policy.content_hash`` (a post without feed text: its page's)."""
-    return content_hash(post.title, post.link, post.feed_html or post.page_html)
 
 
 class _CatalogueReader:

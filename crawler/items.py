@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from archive.enclosures import Enclosure
+from archive.policy import content_hash
 from archive.warc.writer import Written
 
 
@@ -69,3 +70,8 @@ class Post:
     markdown_file: str = ""  # posts/-relative
     markdown: str = ""
     warc_filename: str = ""
+
+
+def post_hash(post: Post) -> str:
+    """The post's ``archive.policy.content_hash`` (a post without feed text: its page's)."""
+    return content_hash(post.title, post.link, post.feed_html or post.page_html)

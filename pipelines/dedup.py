@@ -18,8 +18,7 @@ from scrapy.exceptions import DropItem
 
 from archive.markdown import post_path, slugify
 from archive.policy import is_unchanged
-from crawler.incremental import post_hash
-from crawler.items import Post
+from crawler.items import Post, post_hash
 from crawler.ledger import UNCHANGED, ledger_of
 from crawler.state import state_of
 

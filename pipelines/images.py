@@ -23,7 +23,7 @@ from scrapy.utils.asyncio import run_in_thread
 
 from archive.markdown import atomic_write, inside
 from crawler.diskfull import DiskFullGuard
-from crawler.incremental import Transient
+from crawler.failures import Transient
 from crawler.items import Post
 from crawler.ledger import IMAGES_FAILED, ledger_of
 from crawler.protocol import CAPTURE_HEAD_META, CAPTURE_META, KIND_IMAGE, KIND_META, SOURCE_META

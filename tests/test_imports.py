@@ -17,7 +17,6 @@ from functools import cache
 from pathlib import Path
 
 import grimp
-import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("archive", "crawler", "pipelines")
@@ -81,8 +80,6 @@ def test_archive_has_no_import_circles() -> None:
     assert [describe(c) for c in circles("archive")] == []
 
 
-@pytest.mark.xfail(strict=True, reason="crawler/ still imports itself in circles (distributed, incremental, state; "
-                                        "issue 18 item 2): the crawler refactor removes them")
 def test_crawler_has_no_import_circles() -> None:
     assert [describe(c) for c in circles("crawler")] == []
 
@@ -132,8 +129,6 @@ def test_the_middleware_finder_finds_every_middleware_the_settings_name() -> Non
     assert ours and ours <= downloader_middleware_modules()
 
 
-@pytest.mark.xfail(strict=True, reason="pipelines import crawler.middlewares (the WARC capture, issue 18 item 1) "
-                                        "and crawler.incremental (Transient, post_hash), which hold middlewares")
 def test_no_pipeline_imports_a_downloader_middleware_module() -> None:
     found = [line for middleware in sorted(downloader_middleware_modules())
              for line in imports("pipelines.**", middleware)]

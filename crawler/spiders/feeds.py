@@ -16,8 +16,8 @@ from twisted.web.client import ResponseFailed
 
 from archive.feeds import Entry, Feed, FeedError, parse_feed
 from crawler.credentials import Credentials, redact_logs, resolve
+from crawler.failures import Transient
 from crawler.history import History
-from crawler.incremental import Transient
 from crawler.items import Post
 from crawler.ledger import BACKFILL, ENTRIES, PAGE_FAILED, ledger_of
 from crawler.protocol import (CAPTURE_META, KIND_FEED, KIND_HISTORY, KIND_META, KIND_PAGE, NOT_MODIFIED, OK, REVISIT_META,
