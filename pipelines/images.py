@@ -18,12 +18,12 @@ from py_svg_hush import filter_svg
 from scrapy import Request
 from scrapy.http.request import NO_CALLBACK
 from scrapy.pipelines.files import FilesPipeline, FSFilesStore
-from scrapy.pipelines.media import FileException
+from scrapy.pipelines.media import FileException, _MediaRequestFiltered
 from scrapy.utils.asyncio import run_in_thread
 
 from archive.markdown import atomic_write, inside
-from crawler.diskfull import DiskFullGuard
-from crawler.failures import Transient
+from crawler.diskfull import DiskFullGuard, is_disk_full
+from crawler.failures import Transient, describe, http_reason
 from crawler.items import Post
 from crawler.ledger import IMAGES_FAILED, ledger_of
 from crawler.protocol import CAPTURE_HEAD_META, CAPTURE_META, KIND_IMAGE, KIND_META, SOURCE_META
@@ -60,6 +60,15 @@ def extension_for(content_type: str, url: str) -> str:
 
 # data: URLs an SVG may keep (svg-hush drops every other): raster images, which run nothing.
 SVG_DATA_IMAGES = {"image": ["png", "jpeg", "gif", "webp"]}
+
+
+class ImageFailed(_MediaRequestFiltered):
+    """An image that could not be had, for a reason of the failure vocabulary.
+
+    A subclass of Scrapy's marker for an expected outcome of a media request: the media pipeline
+    then logs no traceback for it (it does for every other ``FileException``); the post links the
+    image where it was, and ``item_completed`` says so in one line.
+    """
 
 
 class AtomicFSFilesStore(FSFilesStore):
@@ -143,25 +152,42 @@ class PostImagesPipeline(FilesPipeline):
 
     async def media_downloaded(self, response: Response, request: Request, info: MediaPipeline.SpiderInfo, *,
                                item: Any = None) -> FileInfo:
-        if self.transient.status(response.status):
-            self.failed_for_now.add(request.url)
+        """FilesPipeline's, with its expected failures (a status, an empty or unreadable image) as
+        ``ImageFailed``: one line each, in the failure vocabulary."""
         written, head = request.meta.get(CAPTURE_META), request.meta.get(CAPTURE_HEAD_META)
         if written is not None and head is not None and response.status == 200:
             # Scrapy downloads an image once per run, for the first post that has it: kept for all.
             self.captures[request.url] = (written, *head)
-        return await super().media_downloaded(response, request, info, item=item)
+        if response.status != 200:
+            if self.transient.status(response.status):
+                self.failed_for_now.add(request.url)
+            raise ImageFailed(http_reason(response.status, response.headers.get("Location")))
+        if not response.body:
+            raise ImageFailed("empty image")
+        status = "cached" if "cached" in response.flags else "downloaded"
+        self.inc_stats(status)
+        path = self.file_path(request, response=response, info=info, item=item)
+        try:
+            checksum = await self.file_downloaded(response, request, info, item=item)
+        except FileException as exc:
+            raise ImageFailed(str(exc)) from exc
+        return {"url": request.url, "path": path, "checksum": checksum, "status": status}
 
     def media_failed(self, failure: Failure, request: Request, info: MediaPipeline.SpiderInfo) -> NoReturn:
         # Scrapy's FileException that follows keeps neither status nor cause: note them here.
         if self.transient.failure(failure):
             self.failed_for_now.add(request.url)
-        super().media_failed(failure, request, info)
+        if isinstance(failure.value, ImageFailed) or is_disk_full(failure.value):
+            raise failure.value  # the disk failing stops the crawl (item_completed)
+        raise ImageFailed(describe(failure)) from None
 
     def item_completed(self, results: list[FileInfoOrError], item: Post,
                        info: MediaPipeline.SpiderInfo) -> Post:
         store = Path(self.store.basedir)
         for url, (ok, result) in zip(item.image_urls, results):
             if not ok:
+                if isinstance(result.value, ImageFailed):
+                    logger.warning("image %s failed (%s); the post links it", url, result.value)
                 # Not the image but the disk failing stops the crawl; the post is then left for the
                 # next run (pipelines.diskfull), not archived without its image.
                 if self.disk_full is not None:
