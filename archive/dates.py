@@ -61,6 +61,10 @@ _MAX_LEN = 256  # a date field, not an article; keeps dateutil's cost bounded
 _PROBE_A = datetime(2000, 1, 1)
 _PROBE_B = datetime(2004, 2, 2)
 _DATEUTIL = parser()
+# A year written with four digits below 100 ("Sat, 01 Jan 0001"): dateutil moves it to this
+# century, which makes a placeholder look like a real date; it is kept as written (and then not
+# believed: before 1990).
+_SMALL_YEAR = re.compile(r"(?<![\d+\-:.])00(?!00)\d\d(?![\d:])")
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _LETTER = re.compile(r"[a-z]", re.I)
@@ -260,6 +264,8 @@ def _dateutil(text: str, context: _Context) -> tuple[datetime | None, str] | Non
     except (ValueError, OverflowError):
         return None
     how = "rfc822" if a.tzinfo else "english" if _LETTER.search(text) else "naive"
+    if (small := _SMALL_YEAR.search(text)) and a.year % 100 == int(small[0]) and a.year == b.year:
+        a = b = a.replace(year=int(small[0]))
     if a.year == b.year:
         return context.to_utc(a), how
     if (a.month, a.day) != (b.month, b.day):

@@ -1,8 +1,21 @@
-"""Feed documents to entries: RSS 0.9x/1.0/2.0 and Atom via feedparser, JSON Feed via json."""
+"""Feed documents to entries: what feedparser reads (RSS 0.9x/1.0/2.0, Atom, CDF), and JSON Feed.
+
+A document is a feed when it parses as one, never because of a substring: an RSS entry whose
+body starts with ``<html>`` is still an entry of a feed. ``FeedError.not_feed`` tells a document
+that is no feed at all (maybe a page) from a feed that cannot be used.
+
+**Entry identity** (what a post is keyed on, with its source): the entry's guid (RSS ``guid``,
+Atom ``id``, JSON Feed ``id``), else its link, else ``urn:sha1:`` of its title and content. An
+entry that repeats an earlier entry of the same document exactly (identity, title, link, content
+and dates) is that entry listed twice and is archived once; one that repeats only the identity,
+with other content, is a distinct entry, known as ``<identity>#<12 hex of its content>``. The
+first entry with an identity keeps it bare, so a feed that edits an entry updates its post.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import html as html_lib
 import json
 import re
 from dataclasses import dataclass, field
@@ -12,13 +25,24 @@ from xml.sax import SAXException
 import feedparser
 
 from archive.enclosures import Enclosure, from_feedparser, from_json_feed
+from archive.text import NAME_MAX, plain_text
 
 # A numeric character reference (``&#55296;``, ``&#xD800;``).
 _CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,24}));")
+# JSON Feed versions as feeds write them: the spec's URL (any scheme, with or without a slash)
+# or a bare number.
+_JSON_VERSION = re.compile(r"^(?:https?://(?:www\.)?jsonfeed\.org/version/)?v?1(?:\.[01])?/?$", re.IGNORECASE)
 
 
 class FeedError(ValueError):
-    """A document that is not a usable feed; the message says why."""
+    """A document that is not a usable feed; the message says why.
+
+    ``not_feed``: the document is no feed at all (no feed format reads it), so it may be a page.
+    """
+
+    def __init__(self, message: str, *, not_feed: bool = False) -> None:
+        super().__init__(message)
+        self.not_feed = not_feed
 
 
 @dataclass
@@ -40,7 +64,9 @@ class Feed:
     kind: str
     entries: list[Entry]
     link: str | None = None
-    problem: str | None = None  # what was wrong with a document still read (malformed XML)
+    #: What was wrong with a document still read (malformed XML, JSON fields of the wrong type).
+    problems: list[str] = field(default_factory=list)
+    duplicates: int = 0  # entries that repeated an earlier one exactly (archived once)
     # RFC 5005 feed history: the archive document before this one, the next page of a paged
     # feed, and whether this document holds every entry (fh:complete).
     prev_archive: str | None = None
@@ -61,64 +87,163 @@ def _optional(value: Any) -> str | None:
     return _text(value) if value else None
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
+def _fingerprint(entry: Entry) -> str:
+    parts = (entry.title, entry.link or "", entry.html, entry.published or "", entry.updated or "")
+    return hashlib.sha1("\0".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _guid(entry_id: Any, link: str | None, title: str, html: str) -> str:
-    if entry_id:
-        return _text(entry_id)
-    if link:
-        return link
-    return "urn:sha1:" + hashlib.sha1((title + "\n" + html).encode("utf-8")).hexdigest()
+def identify(entries: list[Entry]) -> tuple[list[Entry], int]:
+    """Each entry's identity (see the module's doc): guid, else link, else a hash of title and
+    content, made distinct within the document. Returns the entries archived and how many were
+    exact repeats."""
+    seen: dict[str, set[str]] = {}
+    kept: list[Entry] = []
+    for entry in entries:
+        if not entry.guid:
+            entry.guid = entry.link or "urn:sha1:" + hashlib.sha1(
+                (entry.title + "\n" + entry.html).encode("utf-8", "surrogatepass")).hexdigest()
+        fingerprint = _fingerprint(entry)
+        versions = seen.setdefault(entry.guid, set())
+        if fingerprint in versions:
+            continue
+        versions.add(fingerprint)
+        if len(versions) > 1:
+            entry.guid = f"{entry.guid}#{fingerprint[:12]}"
+            seen.setdefault(entry.guid, {fingerprint})
+        kept.append(entry)
+    return kept, len(entries) - len(kept)
 
 
-def looks_like_json_feed(body: bytes, content_type: str | None) -> bool:
-    ct = (content_type or "").lower()
-    return "json" in ct or body.lstrip()[:1] == b"{"
+def _feed(title: str, kind: str, entries: list[Entry], link: str | None, problems: list[str]) -> Feed:
+    kept, duplicates = identify(entries)
+    if duplicates:
+        problems.append(f"{duplicates} entr{'y' if duplicates == 1 else 'ies'} repeated an earlier one exactly; "
+                        "archived once")
+    return Feed(title=plain_text(title), kind=kind, entries=kept, link=link, problems=problems,
+                duplicates=duplicates)
+
+
+# -- JSON Feed -------------------------------------------------------------------------
+
+
+def looks_like_json(body: bytes, content_type: str | None) -> bool:
+    ct = (content_type or "").split(";")[0].strip().lower()
+    return ct.endswith("json") or body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[")
+
+
+class _Fields:
+    """A JSON Feed object's fields read leniently: a wrong type is coerced where its meaning is
+    clear (a number for a string), else dropped with a problem noted, never shown as a repr."""
+
+    def __init__(self, obj: dict[str, Any], where: str, problems: list[str]) -> None:
+        self.obj, self.where, self.problems = obj, where, problems
+
+    def dropped(self, name: str, value: Any) -> None:
+        self.problems.append(f"{self.where}: {name} is a JSON {_json_type(value)}, not a string; ignored")
+
+    def string(self, *names: str) -> str | None:
+        """The first of ``names`` that holds text (a number counts as its digits)."""
+        for name in names:
+            value = self.obj.get(name)
+            if value is None or value == "":
+                continue
+            if isinstance(value, str):
+                return _text(value)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return _text(value)
+            self.dropped(name, value)
+        return None
+
+    def strings(self, name: str) -> list[str]:
+        """A list of strings (one string counts as a list of one); other members are dropped."""
+        value = self.obj.get(name)
+        if value is None:
+            return []
+        values = value if isinstance(value, list) else [value]
+        out = [_text(v) for v in values if isinstance(v, (str, int, float)) and not isinstance(v, bool) and v != ""]
+        if len(out) < len([v for v in values if v not in (None, "")]):
+            self.problems.append(f"{self.where}: {name} holds values that are not strings; those ignored")
+        return out
+
+    def author(self) -> str | None:
+        """JSON Feed 1.1's ``authors`` (a list), else 1.0's ``author`` (an object); a bare name counts."""
+        for name in ("authors", "author"):
+            value = self.obj.get(name)
+            for person in value if isinstance(value, list) else [value]:
+                if isinstance(person, str) and person.strip():
+                    return _text(person)
+                if isinstance(person, dict):
+                    found = _Fields(person, f"{self.where}: {name}", self.problems).string("name")
+                    if found:
+                        return found
+        return None
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", bool: "boolean", str: "string", int: "number",
+            float: "number"}.get(type(value), type(value).__name__)
 
 
 def parse_json_feed(body: bytes) -> Feed:
-    """JSON Feed 1.0 and 1.1 (https://jsonfeed.org/version/1.1)."""
+    """JSON Feed 1.0 and 1.1 (https://jsonfeed.org/version/1.1), read as feeds write them."""
     try:
-        doc = json.loads(body)
+        doc = json.loads(body.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise FeedError(f"invalid JSON: {exc}") from exc
+        raise FeedError(f"not a feed: invalid JSON ({exc})", not_feed=True) from exc
     except RecursionError as exc:
-        raise FeedError("invalid JSON: nested too deep") from exc
-    if not isinstance(doc, dict) or not str(doc.get("version", "")).startswith("https://jsonfeed.org/version/"):
-        raise FeedError("JSON document is not a JSON Feed (no jsonfeed.org version)")
-    items = doc.get("items")
+        raise FeedError("not a feed: invalid JSON (nested too deep)", not_feed=True) from exc
+    if not isinstance(doc, dict):
+        raise FeedError("not a feed: a JSON document that is not a JSON Feed", not_feed=True)
+    version, items = doc.get("version"), doc.get("items")
+    known_version = isinstance(version, (str, int, float)) and bool(_JSON_VERSION.match(str(version).strip()))
+    if not known_version and not isinstance(items, list):
+        raise FeedError("not a feed: a JSON document that is not a JSON Feed (no jsonfeed.org version)",
+                        not_feed=True)
+    problems: list[str] = []
+    if not known_version:
+        problems.append(f"JSON Feed version {str(version)[:40]!r} unknown; read as 1.1")
     if not isinstance(items, list):
-        raise FeedError("JSON Feed has no items list")
-    feed_title = _text(doc.get("title") or "")
+        problems.append(f"items is a JSON {_json_type(items)}, not an array; no entries" if items is not None
+                        else "no items; no entries")
+        items = []
+    feed = _Fields(doc, "feed", problems)
     entries = []
-    for item in items:
+    for n, item in enumerate(items):
         if not isinstance(item, dict):
+            problems.append(f"item {n + 1} is a JSON {_json_type(item)}, not an object; ignored")
             continue
-        authors = _list(item.get("authors")) or ([item["author"]] if isinstance(item.get("author"), dict) else [])
-        author = next((a.get("name") for a in authors if isinstance(a, dict) and a.get("name")), None)
-        html = _text(item.get("content_html") or item.get("content_text") or item.get("summary") or "")
-        link = _optional(item.get("url") or item.get("external_url"))
-        title = _text(item.get("title") or "")
+        fields = _Fields(item, f"item {n + 1}", problems)
+        html = fields.string("content_html") or _text_as_html(fields.string("content_text")) or \
+            fields.string("summary") or ""
         entries.append(Entry(
-            title=title,
-            link=link,
-            guid=_guid(item.get("id"), link, title, html),
-            author=_optional(author),
+            title=plain_text(fields.string("title") or ""),
+            link=fields.string("url", "external_url"),
+            guid=fields.string("id") or "",
+            author=_name(fields.author()),
             html=html,
-            published=_raw(item.get("date_published")),
-            updated=_raw(item.get("date_modified")),
-            tags=[_text(t) for t in _list(item.get("tags")) if t],
-            enclosures=from_json_feed(item),
+            published=fields.string("date_published"),
+            updated=fields.string("date_modified"),
+            tags=[t for t in (plain_text(t, NAME_MAX) for t in fields.strings("tags")) if t],
+            enclosures=from_json_feed(item) if isinstance(item.get("attachments"), (list, type(None))) else [],
         ))
     next_url = doc.get("next_url")
-    return Feed(title=feed_title, kind="json", entries=entries, link=_optional(doc.get("home_page_url")),
-                next_page=_text(next_url) if isinstance(next_url, str) and next_url else None)
+    feed = _feed(feed.string("title") or "", "json", entries, feed.string("home_page_url"), problems)
+    feed.next_page = _text(next_url) if isinstance(next_url, str) and next_url else None
+    return feed
 
 
-def _raw(value: Any) -> str | None:
-    return None if value is None else _text(value)
+def _text_as_html(text: str | None) -> str | None:
+    """JSON Feed's ``content_text`` is plain text: escaped, so that ``<b>`` in it stays text."""
+    if not text:
+        return None
+    return "<p>" + html_lib.escape(text).replace("\n\n", "</p><p>").replace("\n", "<br>") + "</p>"
+
+
+def _name(value: str | None) -> str | None:
+    return plain_text(value, NAME_MAX) or None if value else None
+
+
+# -- XML feeds (feedparser) -------------------------------------------------------------
 
 
 def _valid_char_refs(body: bytes) -> bytes:
@@ -137,6 +262,7 @@ def _valid_char_refs(body: bytes) -> bytes:
 
 
 def parse_xml_feed(body: bytes, url: str, content_type: str | None) -> Feed:
+    """What feedparser reads: a feed when it names a format (``version``) or finds entries."""
     # sanitize_html=False: feedparser's allow-list strips data-original/data-src and
     # referrerpolicy, which carry the real image URLs of lazy-loading posts; postarc cleans
     # the HTML itself (archive.html) after extraction.
@@ -147,47 +273,46 @@ def parse_xml_feed(body: bytes, url: str, content_type: str | None) -> Feed:
             sanitize_html=False,
         )
     except Exception as exc:  # noqa: BLE001 - on garbage feedparser's lenient parser can raise anything
-        raise FeedError(f"not a feed: the parser gave up ({type(exc).__name__}: {exc})") from exc
-    if not parsed.version:
-        if parsed.bozo and not parsed.entries:
-            reason = parsed.get("bozo_exception") or "unrecognised document"
-            if body.lstrip()[:1] == b"<" and b"<html" in body[:2048].lower():
-                reason = "an HTML page, not a feed"
-            raise FeedError(f"not a feed: {reason}")
-        if not parsed.entries:
-            raise FeedError("not a feed: no RSS, Atom or RDF root element")
-    feed_title = _text(parsed.feed.get("title", "") or "")
+        raise FeedError(f"not a feed: the parser gave up ({type(exc).__name__})", not_feed=True) from exc
+    if not parsed.version and not parsed.entries:
+        error = parsed.get("bozo_exception")
+        reason = f"not well-formed XML ({error})" if isinstance(error, SAXException) else \
+            "no RSS, Atom, RDF or CDF root element"
+        raise FeedError(f"not a feed: {reason}", not_feed=True)
     entries = []
     for e in parsed.entries:
         content = e.get("content") or []
         html = _text(content[0].get("value", "") if content else (e.get("summary") or e.get("description") or ""))
-        title = _text(e.get("title", "") or "")
-        link = _optional(e.get("link"))
         entries.append(Entry(
-            title=title,
-            link=link,
-            guid=_guid(e.get("id"), link, title, html),
-            author=_optional(e.get("author")),
+            title=plain_text(_text(e.get("title", "") or "")),
+            link=_optional(e.get("link")),
+            guid=_text(e.get("id") or ""),
+            author=_name(_optional(e.get("author"))),
             html=html,
             published=_optional(e.get("published")),
             updated=_optional(e.get("updated")),
-            tags=[_text(t.get("term")) for t in e.get("tags") or [] if t.get("term")],
+            tags=[t for t in (plain_text(_text(t.get("term")), NAME_MAX) for t in e.get("tags") or []
+                              if t.get("term")) if t],
             enclosures=from_feedparser(e),
         ))
+    problems = []
     # The strict XML parser failed and feedparser's lenient one read what it could.
     error = parsed.get("bozo_exception")
-    problem = f"not well-formed XML ({error}); read leniently" if isinstance(error, SAXException) else None
+    if isinstance(error, SAXException):
+        problems.append(f"not well-formed XML ({error}); read leniently")
+    feed = _feed(_text(parsed.feed.get("title", "") or ""), parsed.version or "xml", entries,
+                 _optional(parsed.feed.get("link")), problems)
     links = {link.get("rel"): link.get("href") for link in reversed(parsed.feed.get("links") or []) if link.get("href")}
-    return Feed(title=feed_title, kind=parsed.version or "xml", entries=entries,
-                link=_optional(parsed.feed.get("link")), problem=problem,
-                prev_archive=_optional(links.get("prev-archive")), next_page=_optional(links.get("next")),
-                complete="fh_complete" in parsed.feed)
+    feed.prev_archive, feed.next_page = _optional(links.get("prev-archive")), _optional(links.get("next"))
+    feed.complete = "fh_complete" in parsed.feed
+    return feed
 
 
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Feed:
     """Parse any supported feed document; raise ``FeedError`` with the reason otherwise."""
     if not body.strip():
         raise FeedError("empty document")
-    if looks_like_json_feed(body, content_type):
+    if looks_like_json(body, content_type):
         return parse_json_feed(body)
     return parse_xml_feed(body, url, content_type)
+

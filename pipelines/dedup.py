@@ -4,6 +4,10 @@ Unchanged posts are normally dropped earlier, before any request, by
 ``crawler.incremental.SkipUnchangedMiddleware``; this check catches what that cannot see
 (one guid twice in a run, a spider run without the middleware).
 
+Posts go through the pipelines concurrently and the catalogue row is written last, so a post met
+twice in one run (two URLs redirected to one feed) would not find its first copy there: the
+posts and paths of this run are claimed here, in memory, before anything is written.
+
 In a crawl shared by several workers (``REDIS_URL``) the post and its path are claimed here,
 atomically in Redis, before anything is written: of two workers holding the same version of a
 post, one writes it and the other drops it.
@@ -38,6 +42,8 @@ class DedupPipeline:
         self.retries = crawler.settings.getint("POSTARC_RETRY_INCOMPLETE")
         self.state = state_of(crawler)
         self.ledger = ledger_of(crawler)
+        self.seen: set[tuple[str, str]] = set()  # (source, guid) of this run's posts
+        self.paths: set[str] = set()  # paths given to this run's new posts
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -49,6 +55,10 @@ class DedupPipeline:
 
     def process_item(self, item: Post) -> Post:
         assert item.date is not None
+        if (item.source, item.guid) in self.seen:
+            self.stats.inc_value("postarc/duplicates_in_run")
+            raise DropItem(f"already archived in this run: {item.guid}", log_level="DEBUG")
+        self.seen.add((item.source, item.guid))
         item.content_hash = post_hash(item)
         known = self.catalogue.post(item.source, item.guid)
         # A revisited page is compared after extraction (pipelines.versions), not by the entry.
@@ -67,7 +77,8 @@ class DedupPipeline:
         item.path = post_path(item.date, slug)
         # The guid-derived hash makes a clash all but impossible; step aside if one happens.
         n = 1
-        while not self.catalogue.claim_path(item.path, item.source, item.guid):
+        while item.path in self.paths or not self.catalogue.claim_path(item.path, item.source, item.guid):
             item.path = post_path(item.date, f"{slug}-{n}")
             n += 1
+        self.paths.add(item.path)
         return item

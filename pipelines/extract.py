@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import logging
 from typing import TYPE_CHECKING
 
 from archive.extract import choose_body
+from archive.text import visible_text
 from crawler.items import Post
 from crawler.ledger import ledger_of
 from crawler.workers import WorkerPool
@@ -49,6 +51,13 @@ class ExtractPipeline:
             body = await self.pool.run(choose_body, item.feed_html, base)
         item.body_html, item.body_source, item.image_urls = body.html, body.source, body.image_urls
         item.image_named = body.named
+        if body.source == "feed" and not visible_text(body.html) and (text := visible_text(item.feed_html)):
+            # Nested too deep (thousands of levels) or otherwise past what the parser reads: the
+            # body came out empty though the feed's HTML shows text. That text is kept, plain.
+            logger.warning("post %s: its feed HTML could not be parsed (too deep or too large); "
+                           "keeping its text without markup", item.guid)
+            self.stats.inc_value("postarc/body/unparsed_kept_as_text")
+            item.body_html = f"<p>{html.escape(text, quote=False)}</p>"
         item.page_html = None  # the page is in the WARC; don't carry it further
         self.stats.inc_value(f"postarc/body/{body.source}")
         self.ledger.inc(item.source, f"body_{body.source}")

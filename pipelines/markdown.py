@@ -12,7 +12,8 @@ from scrapy.utils.asyncio import run_in_thread
 
 from archive.dates import format_date
 from archive.frontmatter import render_post
-from archive.markdown import atomic_write, clean_text, inside, remove_stale_temp_files, render_body
+from archive.markdown import atomic_write, inside, remove_stale_temp_files, render_body
+from archive.text import NAME_MAX, plain_text
 from crawler.items import Post
 from crawler.ledger import NEW, UPDATED, ledger_of
 from crawler.workers import WorkerPool
@@ -62,10 +63,10 @@ class MarkdownPipeline:
         now = item.written_at
         date: Any = item.date if self.date_format == "iso" else format_date(item.date, self.date_format)
         return {
-            "title": clean_text(item.title) or "(untitled)",
-            "categories": [clean_text(c) for c in item.categories if clean_text(c)],
+            "title": plain_text(item.title) or "(untitled)",
+            "categories": [c for c in (plain_text(c, NAME_MAX) for c in item.categories) if c],
             "headimg": first,
-            "author": clean_text(item.author),
+            "author": plain_text(item.author, NAME_MAX),
             "comments": False,
             "date": date,
             "thumbnail": first,

@@ -110,7 +110,10 @@ class ArchiveReport:
     def item_scraped(self, item: Any) -> None:
         if isinstance(item, Post) and item.requested_url in self.reports:
             path = str(self.posts_dir / item.markdown_file)
-            self.reports[item.requested_url].written.append(path)
+            written = self.reports[item.requested_url].written
+            if path in written:  # a guard: the dedup pipeline already lets one post through per run
+                return
+            written.append(path)
             if self.print_paths:
                 self.clear_line()
                 print(path, file=self.out, flush=True)

@@ -9,14 +9,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import scrapy
-from scrapy.exceptions import DownloadFailedError
 from scrapy.http import Response
 from twisted.python.failure import Failure
-from twisted.web.client import ResponseFailed
 
 from archive.feeds import Entry, Feed, FeedError, parse_feed
 from crawler.credentials import Credentials, redact_logs, resolve
-from crawler.failures import Transient
+from crawler.failures import Transient, describe
 from crawler.history import History
 from crawler.items import Post
 from crawler.ledger import BACKFILL, ENTRIES, PAGE_FAILED, ledger_of
@@ -24,6 +22,7 @@ from crawler.protocol import (CAPTURE_META, KIND_FEED, KIND_HISTORY, KIND_META, 
                               SOURCE_META, STARTED)
 from crawler.sources import Source, SourcesFile, load_sources
 from crawler.state import state_of
+from pipelines.workers import WorkerPool
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -35,22 +34,6 @@ def fetch_time(response: Response) -> datetime:
     archive, ``postarc reextract``, dates posts exactly as the crawl did), else now."""
     capture = response.meta.get(CAPTURE_META)
     return datetime.fromisoformat(capture.date) if capture and capture.date else datetime.now(timezone.utc)
-
-
-def describe_failure(failure: Failure) -> str:
-    """A one-line reason for a failed request: HTTP status, refused, timeout…"""
-    response = getattr(failure.value, "response", None)
-    if response is not None:
-        return f"HTTP {response.status}"
-    error = failure.value
-    if isinstance(error, (DownloadFailedError, ResponseFailed)):
-        # What went wrong on the connection is a list of Failures inside Twisted's ResponseFailed
-        # (which Scrapy re-raises as DownloadFailedError): name the first, not the list's repr.
-        reasons = getattr(error, "reasons", None) or getattr(error.__cause__, "reasons", None) or []
-        if reasons and isinstance(reasons[0], Failure):
-            error = reasons[0].value
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 class FeedEntrySpider(scrapy.Spider):
@@ -89,6 +72,14 @@ class FeedEntrySpider(scrapy.Spider):
             images_mode=source.images,
             image_proxy=source.image_proxy,
         )
+
+    async def read_feed(self, response: Response, content_type: str) -> Feed:
+        """``parse_feed`` in the worker pool: feedparser takes seconds on a large feed, and on the
+        reactor thread every download under way meanwhile would run into its timeout."""
+        pool = self.crawler.get_extension(WorkerPool)
+        if pool is None:
+            return parse_feed(response.body, response.url, content_type)
+        return await pool.run(parse_feed, response.body, response.url, content_type)
 
     @staticmethod
     def entries(feed: Feed, source: Source) -> list[Entry]:
@@ -146,7 +137,7 @@ class FeedEntrySpider(scrapy.Spider):
         post = failure.request.cb_kwargs["post"]
         if self.transient.failure(failure):
             post.missing.append(failure.request.url)
-        yield self.keep_feed_text(post, failure.request.url, describe_failure(failure))
+        yield self.keep_feed_text(post, failure.request.url, describe(failure))
 
     def keep_feed_text(self, post: Post, url: str, reason: str) -> Post:
         """The post without its article page: reported, counted, and made from the feed's HTML."""
@@ -215,8 +206,8 @@ class FeedSpider(FeedEntrySpider):
             self.logger.error("source %s: %s: %s", source.name, response.url, exc)
             ledger.set_status(source.name, f"failed: {exc}")
             return
-        if feed.problem:
-            self.logger.warning("source %s: %s: %s", source.name, response.url, feed.problem)
+        for problem in feed.problems:
+            self.logger.warning("source %s: %s: %s", source.name, response.url, problem)
         ledger.set_status(source.name, OK)
         yield from self.feed_items(response, feed, source)
         if source.name in self.histories:
@@ -276,10 +267,10 @@ class FeedSpider(FeedEntrySpider):
         if not failure.request.cb_kwargs["walk"]:
             return  # a rebuild asking for a document another run fetched
         self.logger.warning("source %s: history document %s failed (%s); the next run resumes there",
-                            source.name, failure.request.url, describe_failure(failure))
+                            source.name, failure.request.url, describe(failure))
 
     def feed_failed(self, failure: Failure) -> None:
         source: Source = failure.request.cb_kwargs["source"]
-        reason = describe_failure(failure)
+        reason = describe(failure)
         self.logger.error("source %s: feed %s failed: %s", source.name, failure.request.url, reason)
         ledger_of(self.crawler).set_status(source.name, f"failed: {reason}")

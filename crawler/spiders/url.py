@@ -1,6 +1,6 @@
 """UrlSpider: ``postarc archive URL…`` — each URL archived now, as a feed or as one post page.
 
-A URL whose response is a feed (by its content or, failing that, its content type) yields every
+A URL whose response a feed format reads (RSS, Atom, RDF, CDF, JSON Feed) yields every
 entry as a crawl does (``FeedEntrySpider``); an HTML page yields one post whose title, author
 and date come from the page's own metadata. What became of each URL is announced with the
 ``url_resolved`` signal, so a command can report per URL without reaching into the spider.
@@ -16,20 +16,19 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import scrapy
-from scrapy.exceptions import (CannotResolveHostError, DownloadCancelledError, DownloadConnectionRefusedError,
-                               DownloadTimeoutError, IgnoreRequest)
 from scrapy.http import Response, TextResponse
-from twisted.internet.error import ConnectionRefusedError, DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.python.failure import Failure
 from w3lib.encoding import html_to_unicode
 from w3lib.url import canonicalize_url
 
-from archive.feeds import FeedError, parse_feed
+from archive.feeds import FeedError, looks_like_json, parse_feed
 from archive.pagemeta import page_metadata
+from archive.text import NAME_MAX, plain_text
 from crawler.items import Post
+from crawler.failures import describe
 from crawler.protocol import CAPTURE_META, KIND_META, KIND_URL, URL_META
 from crawler.sources import Source
-from crawler.spiders.feeds import FeedEntrySpider, describe_failure, fetch_time
+from crawler.spiders.feeds import FeedEntrySpider, fetch_time
 
 #: Sent once per URL: ``url`` (as asked), ``kind`` ("feed", "page" or None), ``reason`` (why it
 #: failed, or None), ``warc`` (file of the URL's response record, or None), ``posts`` (how many
@@ -39,40 +38,18 @@ url_resolved = object()
 #: ``Post.source`` of one-off pages; their guid is the page's canonical URL.
 PAGE_SOURCE = "archive"
 
-_XML_ROOT = re.compile(rb"<(rss|feed|rdf:rdf)[\s>]", re.IGNORECASE)
 _HTML_MARK = re.compile(rb"<!doctype\s+html|<html[\s>]", re.IGNORECASE)
 _FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/rdf+xml", "application/feed+json",
-               "application/xml", "text/xml", "application/x-rss+xml"}
+               "application/xml", "text/xml", "application/x-rss+xml", "application/json"}
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _SNIFF = 4096
 
 
-def sniff(body: bytes, content_type: str) -> str | None:
-    """``feed``, ``page`` or None (neither): the body first, since servers mislabel feeds."""
-    head = body[:_SNIFF].lstrip(b"\xef\xbb\xbf \t\r\n")
-    mime = content_type.split(";")[0].strip().lower()
-    if head.startswith(b"{") or "json" in mime:
-        return "feed" if b'"https://jsonfeed.org/version/' in body.replace(b"\\/", b"/") else None
-    if head.startswith(b"<") and _XML_ROOT.search(head) and not _HTML_MARK.search(head):
-        return "feed"
-    if mime in _HTML_TYPES or _HTML_MARK.search(head):
-        return "page"
-    return "feed" if mime in _FEED_TYPES else None
-
-
-def failure_reason(failure: Failure) -> str:
-    """Why a URL could not be fetched, in the words a user expects."""
-    if failure.check(DownloadConnectionRefusedError, ConnectionRefusedError):
-        return "connection refused"
-    if failure.check(DownloadTimeoutError, TimeoutError, TCPTimedOutError):
-        return "timeout"
-    if failure.check(CannotResolveHostError, DNSLookupError):
-        return "host not found"
-    if failure.check(IgnoreRequest) and "robots.txt" in str(failure.value):
-        return "robots.txt disallowed"
-    if failure.check(DownloadCancelledError) and "max size" in str(failure.value):
-        return "too large"
-    return describe_failure(failure)  # HTTP <status>, or the exception's name and text
+def is_page(body: bytes, mime: str) -> bool:
+    """Whether a document that no feed format reads is an HTML page: by its type, else its start."""
+    if looks_like_json(body, mime):
+        return False
+    return mime in _HTML_TYPES or bool(_HTML_MARK.search(body[:_SNIFF]))
 
 
 def feed_source_name(feed_url: str) -> str:
@@ -112,27 +89,30 @@ class UrlSpider(FeedEntrySpider):
                                  meta={URL_META: url, KIND_META: KIND_URL})
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Post | scrapy.Request]:
+        """A feed when a feed format reads it (whatever its type or its entries' HTML), else a page."""
         url = response.meta[URL_META]
         content_type = response.headers.get("Content-Type", b"").decode("latin-1")
-        kind = sniff(response.body, content_type)
-        if kind == "page":
-            self.resolve(response, "page", posts=1)
-            yield self.page_post(response)
-        elif kind == "feed":
-            try:
-                feed = parse_feed(response.body, response.url, content_type)
-            except FeedError as exc:
+        mime = content_type.split(";")[0].strip().lower()
+        try:
+            feed = parse_feed(response.body, response.url, content_type)
+        except FeedError as exc:
+            if exc.not_feed and is_page(response.body, mime):
+                self.resolve(response, "page", posts=1)
+                yield self.page_post(response)
+            elif exc.not_feed and mime not in _FEED_TYPES:
+                self.resolve(response, None, f"not HTML or a feed ({mime or 'no content type'})")
+            else:
                 self.resolve(response, "feed", str(exc))
-                return
-            source = Source(name=feed_source_name(response.url), url=response.url, categories=self.categories,
-                            timezone=self.timezone, follow_links=self.follow_links, limit=self.limit)
-            self.resolve(response, "feed", posts=len(self.entries(feed, source)))
-            for out in self.feed_items(response, feed, source):
-                post = out.cb_kwargs["post"] if isinstance(out, scrapy.Request) else out
-                post.requested_url = url
-                yield out
-        else:
-            self.resolve(response, None, f"not HTML or a feed ({content_type.split(';')[0] or 'no content type'})")
+            return
+        source = Source(name=feed_source_name(response.url), url=response.url, categories=self.categories,
+                        timezone=self.timezone, follow_links=self.follow_links, limit=self.limit)
+        for problem in feed.problems:
+            self.logger.warning("%s: %s", response.url, problem)
+        self.resolve(response, "feed", posts=len(self.entries(feed, source)))
+        for out in self.feed_items(response, feed, source):
+            post = out.cb_kwargs["post"] if isinstance(out, scrapy.Request) else out
+            post.requested_url = url
+            yield out
 
     def page_post(self, response: Response) -> Post:
         """One post from an article page: its metadata, and the page as the body's source."""
@@ -144,10 +124,10 @@ class UrlSpider(FeedEntrySpider):
         return Post(
             source=PAGE_SOURCE,
             feed_url=response.url,
-            title=meta.title or response.url,
+            title=plain_text(meta.title) or response.url,
             guid=canonicalize_url(response.url),
             link=response.url,
-            author=meta.author or meta.site_name or urlsplit(response.url).hostname or "",
+            author=plain_text(meta.author or meta.site_name, NAME_MAX) or urlsplit(response.url).hostname or "",
             categories=list(self.categories),
             feed_html="",
             fetched_at=fetch_time(response),
@@ -161,7 +141,7 @@ class UrlSpider(FeedEntrySpider):
     def failed(self, failure: Failure) -> None:
         request = failure.request
         capture = request.meta.get(CAPTURE_META)
-        self._announce(request.meta[URL_META], None, failure_reason(failure),
+        self._announce(request.meta[URL_META], None, describe(failure),
                        capture.filename if capture else None)
 
     def resolve(self, response: Response, kind: str | None, reason: str | None = None, posts: int = 0) -> None:
