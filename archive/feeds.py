@@ -29,6 +29,7 @@ from archive.text import NAME_MAX, plain_text
 
 # A numeric character reference (``&#55296;``, ``&#xD800;``).
 _CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]{1,16})|([0-9]{1,24}));")
+_HTML_MARK = re.compile(rb"<!doctype\s+html|<html[\s>]", re.IGNORECASE)
 # JSON Feed versions as feeds write them: the spec's URL (any scheme, with or without a slash)
 # or a bare number.
 _JSON_VERSION = re.compile(r"^(?:https?://(?:www\.)?jsonfeed\.org/version/)?v?1(?:\.[01])?/?$", re.IGNORECASE)
@@ -262,7 +263,8 @@ def _valid_char_refs(body: bytes) -> bytes:
 
 
 def parse_xml_feed(body: bytes, url: str, content_type: str | None) -> Feed:
-    """What feedparser reads: a feed when it names a format (``version``) or finds entries."""
+    """What feedparser reads: a feed when it names a format (``version``), finds entries or a
+    channel title."""
     # sanitize_html=False: feedparser's allow-list strips data-original/data-src and
     # referrerpolicy, which carry the real image URLs of lazy-loading posts; postarc cleans
     # the HTML itself (archive.html) after extraction.
@@ -274,10 +276,17 @@ def parse_xml_feed(body: bytes, url: str, content_type: str | None) -> Feed:
         )
     except Exception as exc:  # noqa: BLE001 - on garbage feedparser's lenient parser can raise anything
         raise FeedError(f"not a feed: the parser gave up ({type(exc).__name__})", not_feed=True) from exc
-    if not parsed.version and not parsed.entries:
+    # CDF has no version in feedparser; a well-formed document with a channel title and no
+    # entries is an empty feed (an HTML page's <title> is never read as one).
+    empty_feed = not parsed.bozo and "title" in parsed.feed
+    if not parsed.version and not parsed.entries and not empty_feed:
         error = parsed.get("bozo_exception")
-        reason = f"not well-formed XML ({error})" if isinstance(error, SAXException) else \
-            "no RSS, Atom, RDF or CDF root element"
+        if _HTML_MARK.search(body[:4096]):  # only to say why: the parse decided
+            reason = "an HTML page"
+        elif isinstance(error, SAXException):
+            reason = f"not well-formed XML ({error})"
+        else:
+            reason = "no RSS, Atom, RDF or CDF root element"
         raise FeedError(f"not a feed: {reason}", not_feed=True)
     entries = []
     for e in parsed.entries:

@@ -208,13 +208,13 @@ def fault_site(site: RawSite) -> Expect:
 
     # Every fault as a feed: the source fails, with its reason.
     faults: dict[str, tuple[bytes | Behaviour, str]] = {
-        "stall": (stall(), "Timeout"),
-        "short": (short_body(), "DataLoss"),
-        "reset": (reset(), "Connection"),
-        "bomb": (gzip_bomb(), "DOWNLOAD_MAXSIZE"),
-        "huge": (huge(), "max"),
-        "huge-stream": (huge(declared=False), "DownloadCancelled"),  # the log says: over max size
-        "loop": (redirect("/fault/loop-b"), "redirect"),
+        "stall": (stall(), "timeout"),
+        "short": (short_body(), "body cut short"),
+        "reset": (reset(), "connection lost"),
+        "bomb": (gzip_bomb(), "too large"),
+        "huge": (huge(), "too large"),
+        "huge-stream": (huge(declared=False), "too large"),
+        "loop": (redirect("/fault/loop-b"), "redirect loop"),
         "invalid-xml": (ok(b'<?xml version="1.0"?><<<>>>&&&<\x00>', "application/rss+xml"), "not a feed"),
         "empty": (ok(b"", "application/rss+xml"), "empty document"),
         "html": (ok(b"<!DOCTYPE html><html><head><title>Home</title></head><body><p>Welcome</p></body></html>"),

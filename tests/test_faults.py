@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from archive.markdown import clean_text
+from archive.text import plain_text
 from archive.verify import verify_archive
 from tests.conftest import needs_tool
 from tests.faults import BOMB_INFLATED, HOSTILE_TITLES, MB, PeakMemory, fault_site
@@ -131,7 +131,7 @@ def test_hostile_titles_are_cleaned_and_round_trip(crawled):
     posts = by_guid(crawled["archive"])
     for n, title in enumerate(HOSTILE_TITLES):
         rel, fm, _body = posts[f"title-json-{n}"]
-        expected = clean_text(title.encode("utf-8", "surrogatepass").decode("utf-8", "replace")) or "(untitled)"
+        expected = plain_text(title) or "(untitled)"
         assert fm["title"] == expected, (title, fm["title"])
         name = Path(rel).name
         assert len(name.encode()) < 255 and re.fullmatch(r"[\w-]+\.md", name), name

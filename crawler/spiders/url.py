@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -21,7 +21,7 @@ from twisted.python.failure import Failure
 from w3lib.encoding import html_to_unicode
 from w3lib.url import canonicalize_url
 
-from archive.feeds import FeedError, looks_like_json, parse_feed
+from archive.feeds import FeedError, looks_like_json
 from archive.pagemeta import page_metadata
 from archive.text import NAME_MAX, plain_text
 from crawler.items import Post
@@ -88,13 +88,13 @@ class UrlSpider(FeedEntrySpider):
             yield scrapy.Request(url, callback=self.parse, errback=self.failed, dont_filter=True,
                                  meta={URL_META: url, KIND_META: KIND_URL})
 
-    def parse(self, response: Response, **kwargs: Any) -> Iterator[Post | scrapy.Request]:
+    async def parse(self, response: Response, **kwargs: Any) -> AsyncIterator[Post | scrapy.Request]:
         """A feed when a feed format reads it (whatever its type or its entries' HTML), else a page."""
         url = response.meta[URL_META]
         content_type = response.headers.get("Content-Type", b"").decode("latin-1")
         mime = content_type.split(";")[0].strip().lower()
         try:
-            feed = parse_feed(response.body, response.url, content_type)
+            feed = await self.read_feed(response, content_type)
         except FeedError as exc:
             if exc.not_feed and is_page(response.body, mime):
                 self.resolve(response, "page", posts=1)
