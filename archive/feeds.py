@@ -128,8 +128,11 @@ def _feed(title: str, kind: str, entries: list[Entry], link: str | None, problem
 
 
 def looks_like_json(body: bytes, content_type: str | None) -> bool:
-    ct = (content_type or "").split(";")[0].strip().lower()
-    return ct.endswith("json") or body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[")
+    """JSON by its first character, else by its type (markup served as JSON is still read as XML)."""
+    first = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if first == b"<":
+        return False
+    return first in (b"{", b"[") or (content_type or "").split(";")[0].strip().lower().endswith("json")
 
 
 class _Fields:
