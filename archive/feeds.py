@@ -281,7 +281,7 @@ def parse_xml_feed(body: bytes, url: str, content_type: str | None) -> Feed:
         raise FeedError(f"not a feed: the parser gave up ({type(exc).__name__})", not_feed=True) from exc
     # CDF has no version in feedparser; a well-formed document with a channel title and no
     # entries is an empty feed (an HTML page's <title> is never read as one).
-    empty_feed = not parsed.bozo and "title" in parsed.feed
+    empty_feed = "title" in parsed.feed and not isinstance(parsed.get("bozo_exception"), SAXException)
     if not parsed.version and not parsed.entries and not empty_feed:
         error = parsed.get("bozo_exception")
         if _HTML_MARK.search(body[:4096]):  # only to say why: the parse decided

@@ -433,6 +433,8 @@ def check(cases: list[Case], server: SiteServer, archive: Path, batches: int = 3
 
 def catalogue_problems(archive: Path) -> list[str]:
     """Markdown files without a row, rows without a file (read apart from ``postarc verify``)."""
+    if not (archive / "state.sqlite").is_file():
+        return [f"{archive}: no catalogue (did postarc run?)"]
     db = sqlite3.connect(archive / "state.sqlite")
     rows = {f"{path}.md" for (path,) in db.execute("SELECT path FROM posts")}
     db.close()

@@ -74,7 +74,9 @@ def test_a_page_is_no_feed(page: bytes):
 
 def test_an_empty_feed_is_still_a_feed():
     assert parse_feed(rss(""), URL).entries == []
-    assert parse_feed(b'<?xml version="1.0"?><CHANNEL HREF="http://x/"><TITLE>t</TITLE></CHANNEL>', URL).entries == []
+    for content_type in ("application/xml", "application/octet-stream", None):
+        cdf = b'<?xml version="1.0"?><CHANNEL HREF="http://x/"><TITLE>t</TITLE></CHANNEL>'
+        assert parse_feed(cdf, URL, content_type).entries == []
 
 
 # -- 2. entry identity ------------------------------------------------------------------------

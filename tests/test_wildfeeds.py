@@ -154,6 +154,6 @@ def test_a_corpus_of_wild_feeds_keeps_every_invariant(tmp_path: Path):
         serve(cases, site)
         outcome = check(cases, site, tmp_path / "data", batches=2)
     assert outcome.feeds == 240 and outcome.failures >= 15
-    assert outcome.feeds_checked >= 200 and outcome.posts > 400
+    assert outcome.feeds_checked >= 200 and outcome.posts > 300
     assert outcome.tracebacks == 0
     assert not outcome.problems, outcome.problems[:20]
