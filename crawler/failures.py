@@ -19,7 +19,8 @@ from twisted.internet.error import (ConnectError, ConnectionDone, ConnectionLost
                                     DNSLookupError, SSLError, TCPTimedOutError, TimeoutError)
 from twisted.python.failure import Failure
 from scrapy.utils.misc import load_object
-from twisted.web.client import ResponseFailed, ResponseNeverReceived
+from twisted.web._newclient import _DataLoss  # what Twisted puts in ResponseFailed for a body cut short
+from twisted.web.client import PotentialDataLoss, ResponseFailed, ResponseNeverReceived
 
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
@@ -79,7 +80,7 @@ def describe(failure: Failure | BaseException) -> str:
         return "timeout"
     if isinstance(error, _NO_HOST):
         return "host not found"
-    if isinstance(error, ResponseDataLossError):
+    if isinstance(error, (ResponseDataLossError, _DataLoss, PotentialDataLoss)):
         return "body cut short"
     if isinstance(error, SSLError) or type(error).__module__.startswith("OpenSSL"):
         return "TLS error"

@@ -6,7 +6,7 @@ import html
 import logging
 from typing import TYPE_CHECKING
 
-from archive.extract import choose_body
+from archive.extract import PageTooLarge, choose_body
 from archive.text import visible_text
 from crawler.items import Post
 from crawler.ledger import ledger_of
@@ -41,12 +41,14 @@ class ExtractPipeline:
         base = item.link or item.feed_url
         try:
             body = await self.pool.run(choose_body, item.feed_html, base, item.page_html, item.page_url)
-        except Exception:
-            # A page the extractor chokes on must not cost the post its feed body.
+        except Exception as exc:
+            # A page the extractor chokes on must not cost the post its feed body. One too large
+            # to extract is expected (one line); anything else is a bug (its traceback).
             if not item.page_html:
                 raise
-            logger.exception("post %s: extracting the page %s failed; keeping the feed's body",
-                             item.guid, item.page_url)
+            log = logger.warning if isinstance(exc, PageTooLarge) else logger.exception
+            log("post %s: extracting the page %s failed (%s: %s); keeping the feed's body",
+                item.guid, item.page_url, type(exc).__name__, exc)
             self.ledger.inc(item.source, "page_extract_failed")
             body = await self.pool.run(choose_body, item.feed_html, base)
         item.body_html, item.body_source, item.image_urls = body.html, body.source, body.image_urls
