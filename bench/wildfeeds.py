@@ -463,13 +463,14 @@ def main() -> None:
     parser.add_argument("n", type=int, nargs="?", default=520, help="feeds to make (default 520)")
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--batches", type=int, default=4)
+    parser.add_argument("--light", action="store_true", help="fewer entries a feed, rarer 5 000-deep bodies")
     args = parser.parse_args()
     with QuietServer() as server, tempfile.TemporaryDirectory() as tmp:
-        cases = corpus(args.n, args.seed, server.base)
+        cases = corpus(args.n, args.seed, server.base, light=args.light)
         serve(cases, server)
         started = time.monotonic()
         outcome = check(cases, server, Path(tmp) / "archive", args.batches)
-        result = {"seed": args.seed, "urls": len(cases), **outcome.as_json(),
+        result = {"seed": args.seed, "light": args.light, "urls": len(cases), **outcome.as_json(),
                   "seconds": round(time.monotonic() - started, 1)}
     json.dump(result, sys.stdout, indent=2, ensure_ascii=False)
     print()
