@@ -22,7 +22,7 @@ from scrapy.pipelines.media import FileException, _MediaRequestFiltered
 from scrapy.utils.asyncio import run_in_thread
 
 from archive.markdown import atomic_write, inside
-from crawler.diskfull import DiskFullGuard, is_disk_full
+from crawler.diskfull import DiskFullGuard, disk_full_error
 from crawler.failures import Transient, describe, http_reason
 from crawler.items import Post
 from crawler.ledger import IMAGES_FAILED, ledger_of
@@ -177,7 +177,7 @@ class PostImagesPipeline(FilesPipeline):
         # Scrapy's FileException that follows keeps neither status nor cause: note them here.
         if self.transient.failure(failure):
             self.failed_for_now.add(request.url)
-        if isinstance(failure.value, ImageFailed) or is_disk_full(failure.value):
+        if isinstance(failure.value, ImageFailed) or disk_full_error(failure.value) is not None:
             raise failure.value  # the disk failing stops the crawl (item_completed)
         raise ImageFailed(describe(failure)) from None
 

@@ -22,7 +22,7 @@ from crawler.protocol import (CAPTURE_META, KIND_FEED, KIND_HISTORY, KIND_META, 
                               SOURCE_META, STARTED)
 from crawler.sources import Source, SourcesFile, load_sources
 from crawler.state import state_of
-from pipelines.workers import WorkerPool
+from crawler.workers import WorkerPool
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
