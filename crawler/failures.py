@@ -43,8 +43,10 @@ _BAD_ENCODING = (BadGzipFile, zlib.error, EOFError)
 def _inner(error: BaseException) -> BaseException:
     """The connection error inside Twisted's ``ResponseFailed`` (re-raised by Scrapy as
     ``DownloadFailedError``), which holds a list of Failures."""
-    reasons = getattr(error, "reasons", None) or getattr(error.__cause__, "reasons", None) or []
-    return reasons[0].value if reasons and isinstance(reasons[0], Failure) else error
+    reasons = [r.value for r in getattr(error, "reasons", None) or getattr(error.__cause__, "reasons", None) or []
+               if isinstance(r, Failure)]
+    # A body cut short comes as a lost connection and the data loss it caused: the latter says more.
+    return next((r for r in reasons if isinstance(r, (_DataLoss, PotentialDataLoss))), reasons[0] if reasons else error)
 
 
 def http_reason(status: int, location: bytes | str | None = None) -> str:
