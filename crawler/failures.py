@@ -74,7 +74,10 @@ def describe(failure: Failure | BaseException) -> str:
             return "redirect loop"
         if "DOWNLOAD_MAXSIZE" in text or "max size" in text:
             return "too large"
-    if isinstance(error, DownloadCancelledError) and "max size" in text:
+    if isinstance(error, DownloadCancelledError):
+        # Scrapy 2.19 cancels a download for its size cap: with the size in the text when a
+        # Content-Length says so in advance, as a bare CancelledError when a body without one
+        # passes the cap. (A forced shutdown cancels too, but then no reason is reported.)
         return "too large"
     if isinstance(error, _REFUSED):
         return "connection refused"

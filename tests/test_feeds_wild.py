@@ -218,6 +218,7 @@ def http_error(status: int, location: str | None = None) -> HttpError:
                    "DOWNLOAD_MAXSIZE (5 B) during decompression."), "too large"),
     (DownloadCancelledError("Received 9 bytes which is larger than download max size (5) in request x."),
      "too large"),
+    (DownloadCancelledError(""), "too large"),  # a body with no Content-Length past the cap: a bare cancel
     (IgnoreRequest("Forbidden by robots.txt"), "robots.txt disallowed"),
     (BadGzipFile("Not a gzipped file (b'<?')"), "bad gzip"),
     (zlib.error("Error -3 while decompressing data"), "bad gzip"),
