@@ -185,8 +185,8 @@ class PostConverter(MarkdownConverter):
         markup = _EMPHASIS[el.name]
         if markup == "~~":  # marked also reads single "~" runs, markdown-it only pairs: <del> for all
             return f"{prefix}<del>{text}</del>{suffix}"
-        before = " " if prefix else _char_before(el)
-        after = " " if suffix else _char_after(el)
+        before = " " if prefix else _char_beside(el, before=True)
+        after = " " if suffix else _char_beside(el, before=False)
         # Beside another run of its character the delimiters would merge ("**a****b**"); runs of
         # it inside (nested emphasis: text's own are escaped) pair up in ways renderers differ on.
         nested = re.search(r"(?<!\\)" + re.escape(markup[0]), text)
@@ -228,7 +228,8 @@ class PostConverter(MarkdownConverter):
     def convert_code(self, el: Tag, text: str, parent_tags: set[str]) -> str:
         if "_noformat" in parent_tags and "pre" in parent_tags:
             return text
-        if "`" in (_char_before(el), _char_after(el)) or any(isinstance(child, Tag) for child in el.descendants):
+        beside = (_char_beside(el, before=True), _char_beside(el, before=False))
+        if "`" in beside or any(isinstance(child, Tag) for child in el.descendants):
             # Markup inside (an image, a link, a line break): a code span would show it as text.
             # Beside a backtick (another code span), the backtick runs would merge. And marked
             # reads what follows an inline <code> tag raw (escapes shown): the content, plain.
@@ -347,14 +348,15 @@ def _can_close(last: str, after: str) -> bool:
     return inner == "other" or outer in ("space", "punct")
 
 
-def _char_before(el: Tag) -> str:
-    """The character the Markdown before ``el`` ends with, as far as it can be told from the tree;
-    another emphasis right before counts as its delimiter ("*", "~"), which would merge with ours."""
+def _char_beside(el: Tag, before: bool) -> str:
+    """The character the Markdown next to ``el`` (before it, or after it) ends or starts with, as
+    far as it can be told from the tree; another emphasis right there counts as its delimiter
+    ("*", "~"), which would merge with ours."""
     node = el
     while True:
-        sibling = node.previous_sibling
+        sibling = node.previous_sibling if before else node.next_sibling
         while isinstance(sibling, NavigableString) and not str(sibling):
-            sibling = sibling.previous_sibling
+            sibling = sibling.previous_sibling if before else sibling.next_sibling
         if sibling is None:
             node = node.parent
             if node is None or node.name in BLOCK_TAGS or node.name in ("[document]", "td", "th"):
@@ -362,27 +364,9 @@ def _char_before(el: Tag) -> str:
             if node.name in _EMPHASIS:
                 return _EMPHASIS[node.name][0]
             if node.name == "a":
-                return "["
+                return "[" if before else "]"
             continue
-        return _edge_char(sibling, last=True)
-
-
-def _char_after(el: Tag) -> str:
-    node = el
-    while True:
-        sibling = node.next_sibling
-        while isinstance(sibling, NavigableString) and not str(sibling):
-            sibling = sibling.next_sibling
-        if sibling is None:
-            node = node.parent
-            if node is None or node.name in BLOCK_TAGS or node.name in ("[document]", "td", "th"):
-                return " "
-            if node.name in _EMPHASIS:
-                return _EMPHASIS[node.name][0]
-            if node.name == "a":
-                return "]"
-            continue
-        return _edge_char(sibling, last=False)
+        return _edge_char(sibling, last=before)
 
 
 def _edge_char(node: Tag | NavigableString, last: bool) -> str:
