@@ -31,7 +31,7 @@ PAGE_MAX_ELEMENTS = 30_000
 # articles, but on some pages collapses to a few words (7 of ietf-1's 5900, a caption of an article):
 # a result shorter than this many characters is extracted again with the balanced focus, which
 # compares readability's and jusText's results and escalates to recall on its own (bench.pages).
-RECALL_MIN_CHARS = 1000
+RECALL_MIN_CHARS = 500
 
 # How excerpts end ("…", "...", WordPress' "[…]"): not part of the page's text.
 _TRAILING_ELLIPSIS = re.compile(r"\s*\[?(?:…+|\.{3,})\]?\s*$")
