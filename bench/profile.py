@@ -46,13 +46,18 @@ _PROCESS = re.compile(r"^process (\d+):")
 _THREAD = re.compile(r"^thread \(\d+\)(?:: (.*))?$")
 
 
-def role(frames: list[str], root_pid: str) -> str:
-    """``reactor``, ``warc-writer``, ``other threads`` of the crawl process, or ``workers``."""
-    pids = [m.group(1) for f in frames if (m := _PROCESS.match(f))]
-    if len(pids) > 1 or (pids and pids[0] != root_pid):
+def role(frames: list[str]) -> str:
+    """``reactor``, ``warc-writer``, ``other threads`` of a crawl process, or ``workers``.
+
+    The innermost process frame names the sampled process: a ``multiprocessing`` child is a pool
+    worker; any other is a crawl process (the parent or, with ``--processes N``, one of its
+    children), whose threads are told apart by name.
+    """
+    process = next((f for f in reversed(frames) if _PROCESS.match(f)), "")
+    if "multiprocessing" in process:
         return "workers"
     thread = next((m.group(1) or "" for f in frames if (m := _THREAD.match(f))), "")
-    if thread == "MainThread":
+    if thread.startswith("MainThread"):
         return "reactor"
     if thread.startswith("warc-writer"):
         return "warc-writer"
@@ -71,7 +76,6 @@ def summarise(raw: Path, rate: float) -> dict[str, dict[str, float]]:
     by_role: Counter[str] = Counter()
     by_stage: Counter[str] = Counter()
     cross: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    root_pid = ""
     for line in raw.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
@@ -79,9 +83,7 @@ def summarise(raw: Path, rate: float) -> dict[str, dict[str, float]]:
         frames = stack.split(";")
         if _WAIT.match(frames[-1]):
             continue
-        if not root_pid and (m := _PROCESS.match(frames[0])):
-            root_pid = m.group(1)
-        who, what = role(frames, root_pid), stage(frames)
+        who, what = role(frames), stage(frames)
         by_role[who] += int(count)
         by_stage[what] += int(count)
         cross[who][what] += int(count)

@@ -54,6 +54,7 @@ def test_profile_splits_samples_by_thread_and_stage(tmp_path):
 
     crawl = 'process 10:"python -m crawler.cli crawl"'
     worker = 'process 11:"python -c from multiprocessing.spawn import spawn_main'
+    child = 'process 14:"python -m crawler.cli crawl --only a -s POSTARC_LOCK_HOLDER=10"'  # --processes N
     raw = tmp_path / "profile.txt"
     raw.write_text("\n".join([
         f"{crawl};thread (10): MainThread;run (twisted/internet/base.py:1);parse_feed (archive/feeds.py:9) 30",
@@ -61,8 +62,10 @@ def test_profile_splits_samples_by_thread_and_stage(tmp_path):
         f"{crawl};thread (12): warc-writer_0;_write (archive/warc.py:3);compress (warcio/x.py:4) 10",
         f"{crawl};{worker}; spawn_main(tracker_fd=3) --multiprocessing-fork\";extract (trafilatura/core.py:5) 40",
         f"{crawl};thread (13): asyncio_0;_worker (concurrent/futures/thread.py:81) 500",
+        f"{crawl};{child};thread (14): MainThread;dataReceived (scrapy/core/x.py:2) 10",
+        f"{crawl};{child};{worker};extract (trafilatura/core.py:5) 10",
     ]) + "\n")
     summary = summarise(raw, rate=10)
-    assert summary["threads"] == {"workers": 4.0, "reactor": 5.0, "warc-writer": 1.0}
-    assert summary["stages"] == {"extraction": 4.0, "feed parsing": 3.0, "fetching": 2.0, "warc writing": 1.0}
-    assert summary["reactor: stages"] == {"feed parsing": 3.0, "fetching": 2.0}
+    assert summary["threads"] == {"workers": 5.0, "reactor": 6.0, "warc-writer": 1.0}
+    assert summary["stages"] == {"extraction": 5.0, "feed parsing": 3.0, "fetching": 3.0, "warc writing": 1.0}
+    assert summary["reactor: stages"] == {"feed parsing": 3.0, "fetching": 3.0}
