@@ -22,8 +22,9 @@ run:
   wget with ``--warc-file`` over every URL the crawl fetched (one connection, gzipped WARC),
   then the trafilatura CLI (``--markdown --images --parallel <cores>``) over the article
   pages wget saved; ``peer_ratio`` = full_s / peer_s;
-- ``single_process_s``: the full crawl with ``--processes 1`` (the crawl above splits the
-  sources over one process per core, by host); ``processes_gain`` = single_process_s / full_s;
+- ``single_process_s``: the full crawl with ``--processes 1`` (the crawl above uses the
+  default, one process per two cores, splitting the sources by host: on 2 cores, one too);
+  ``processes_gain`` = single_process_s / full_s;
 - ``cpu_ms_per_post``: user + system CPU of the whole ``postarc crawl`` process tree per post;
   ``cpu_ratio`` = that CPU / (fetch_cpu_s + extract_cpu_s): what postarc spends against what
   plain fetching and trafilatura need for the same work (absolute times vary between

@@ -156,7 +156,7 @@ LOG_LEVEL = "INFO"
 # `postarc crawl` logs to DIR/logs/crawl-<time>-<pid>.log and keeps the newest this many.
 POSTARC_LOGS_KEEP = 100
 # postarc crawl --processes N: Scrapy processes the due sources are split over, by feed host
-# (0: one per core this process may use, at most POSTARC_PROCESSES_MAX). See crawler/processes.py.
+# (0: one per two cores this process may use, at most POSTARC_PROCESSES_MAX). See crawler/processes.py.
 POSTARC_PROCESSES = 0
 POSTARC_PROCESSES_MAX = 8
 

@@ -21,7 +21,7 @@ import pytest
 
 from crawler.demo.server import SiteServer
 from crawler.demo.site import build_routes, sources_yaml
-from crawler.processes import split_by_host
+from crawler.processes import processes_wanted, split_by_host
 from crawler.sources import load_sources
 from tests.helpers import postarc, posts_of, warc_records, warcio_check, write_sources
 
@@ -40,6 +40,15 @@ def both_sources(tmp_path: Path, one: SiteServer, two: SiteServer) -> Path:
     second = sources_yaml(two.base).split("sources:\n", 1)[1]
     second = second.replace("name: demo-", "name: two-").replace("rsshub://rss.xml", f"{two.base}/rss.xml")
     return write_sources(tmp_path, first + second)
+
+
+@pytest.mark.parametrize(("cores", "wanted"), [(1, 1), (2, 1), (3, 1), (4, 2), (16, 8), (64, 8)])
+def test_default_is_one_process_per_two_cores_up_to_the_cap(monkeypatch, cores, wanted):
+    from scrapy.settings import Settings
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    assert processes_wanted(Settings({"POSTARC_PROCESSES": 0, "POSTARC_PROCESSES_MAX": 8})) == wanted
+    assert processes_wanted(Settings({"POSTARC_PROCESSES": 3, "POSTARC_PROCESSES_MAX": 8})) == 3
 
 
 def test_two_processes_archive_what_one_does(two_hosts, tmp_path):

@@ -46,7 +46,7 @@ class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
                            help="these sources (comma-separated), due or not")
         parser.add_argument("--processes", metavar="N", type=int,
                             help="split the due sources, by feed host, over N crawl processes (default: one per "
-                                 "core, at most POSTARC_PROCESSES_MAX = 8; 1: crawl in this process)")
+                                 "two cores, at most POSTARC_PROCESSES_MAX = 8; 1: crawl in this process)")
         parser.add_argument("--redis", metavar="URL",
                             help="be one worker of a crawl shared through Redis (redis://HOST:PORT/DB); "
                                  "same as -s REDIS_URL=URL")
