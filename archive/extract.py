@@ -6,6 +6,7 @@ run them off Scrapy's reactor thread.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
@@ -14,6 +15,7 @@ import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement
 
+from archive import prune
 from archive.html import (BLOCK_TAGS, Fragment, clean_fragment, normalise_pre, parse_document, settle_images,
                           unwrap_proxy)
 
@@ -97,11 +99,18 @@ def _page_fragment(page_html: str, page_url: str | None) -> Fragment:
 
 def _extract(root: HtmlElement, page_url: str | None, favor_recall: bool) -> etree._Element | None:
     """trafilatura's main content of the page as its XML <main> (it works on a copy of ``root``)."""
+    _install_prunes()
     result = trafilatura.extract(
         root, url=page_url, output_format="xml", include_images=True, include_links=True,
         include_tables=True, include_formatting=True, include_comments=False, favor_recall=favor_recall,
     )
     return etree.fromstring(result.encode("utf-8")).find("main") if result else None
+
+
+@functools.cache
+def _install_prunes() -> None:
+    """trafilatura's raw-tree prunes as walks (``archive.prune``), once per process that extracts."""
+    prune.install()
 
 
 def choose_body(feed_html: str, base_url: str | None, page_html: str | None = None,
