@@ -13,10 +13,13 @@ import re
 import sys
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from scrapy.commands import ScrapyCommand
+from crawler.exitcodes import EXIT_USAGE
 
-EXIT_USAGE = 2  # Scrapy's own code for a bad command line
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+
+    from scrapy.commands import ScrapyCommand
 
 
 def commands() -> dict[str, ScrapyCommand]:
@@ -45,20 +48,35 @@ def usage(cmds: dict[str, ScrapyCommand]) -> str:
     return "\n".join(lines)
 
 
-def _say_postarc() -> None:
-    """Scrapy's parser writes ``scrapy export_wacz`` in each usage line; the user typed postarc export-wacz.
+def _postarc_parser() -> None:
+    """Scrapy's command-line parser, saying ``postarc`` and refusing options it does not know.
 
-    ``scrapy.cmdline.execute`` (Scrapy 2.19) hard-codes that prefix when it builds the parser
-    and offers no hook, so its parser class is swapped for one that rewrites it.
+    ``scrapy.cmdline.execute`` (Scrapy 2.19) hard-codes ``scrapy export_wacz`` in each usage line,
+    and parses with ``parse_known_args``, so a mistyped option (``--no-such-option``, ``--source``)
+    was silently taken as an argument. It offers no hook for either, so its parser class is
+    swapped for one that rewrites the usage and stops at the first unknown option, in one line.
     """
     from scrapy import cmdline
 
     class Parser(cmdline.ScrapyArgumentParser):
         def __init__(self, *args, usage: str | None = None, **kwargs) -> None:
+            self.command = "postarc"
             if usage and usage.startswith("scrapy "):
                 _, name, rest = usage.split(" ", 2)
-                usage = f"postarc {name.replace('_', '-')} {rest}"
+                self.command = f"postarc {name.replace('_', '-')}"
+                usage = f"{self.command} {rest}"
             super().__init__(*args, prog="postarc", usage=usage, **kwargs)
+
+        def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                             namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+            opts, rest = super().parse_known_args(args, namespace)
+            end = rest.index("--") if "--" in rest else len(rest)  # after "--", "-x" is an argument
+            unknown = [a for a in rest[:end] if a.startswith("-") and a != "-"]
+            if unknown:
+                option = unknown[0].split("=", 1)[0]
+                print(f"{self.command}: unknown option {option} ({self.command} -h lists the options)", file=sys.stderr)
+                sys.exit(EXIT_USAGE)
+            return opts, rest[:end] + rest[end + 1:]
 
     cmdline.ScrapyArgumentParser = Parser
 
@@ -113,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
               f"project directory)\n\n{usage(commands())}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     args[at] = name.replace("-", "_")  # export-wacz -> the export_wacz command module
-    _say_postarc()
+    _postarc_parser()
     # Scrapy imports every module of COMMANDS_MODULE to find the one asked for; naming that
     # module alone spares each run the imports of the others (trafilatura, cdxj-indexer,
     # cryptography, ruamel.yaml…). At the project's priority, so children are not told it.
