@@ -7,6 +7,7 @@ file, the line and the reason, as a YAML or schema error alike.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,6 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from crawler.exitcodes import EXIT_USAGE
 
 #: ``${NAME}``: a secret read from the environment or the secrets file (crawler.credentials).
 SECRET_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -32,6 +35,12 @@ TIMING_KEYS = ("schedule", "every")
 
 class SourcesError(ValueError):
     """A sources file that cannot be used; the message names file, line and reason."""
+
+
+def refuse_sources(error: SourcesError) -> int:
+    """Say why the sources file cannot be used, in the words every command uses; its exit code."""
+    print(f"postarc: bad sources file\n{error}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def parse_every(value: str) -> int:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from crawler.runner import due_sources
-from crawler.sources import Source, SourcesError, load_sources, parse_every
+from crawler.exitcodes import EXIT_USAGE
+from crawler.sources import Source, SourcesError, load_sources, parse_every, refuse_sources
 from tests.helpers import postarc, write_sources
 
 UTC = timezone.utc
@@ -156,12 +157,24 @@ sources:
     assert [s.name for s in due_sources(config, runs, now)] == ["hourly", "always", "new"]
 
 
-def test_crawl_refuses_a_broken_file_before_any_request(tmp_path: Path):
+def test_refuse_sources_says_it_in_one_form(capsys: pytest.CaptureFixture[str]):
+    assert refuse_sources(SourcesError("F:3: sources.0.url: Field required\nF:5: sources.1.name: bad")) == EXIT_USAGE
+    assert capsys.readouterr() == ("", "postarc: bad sources file\nF:3: sources.0.url: Field required\n"
+                                       "F:5: sources.1.name: bad\n")
+
+
+def test_every_command_refuses_a_broken_file_before_any_request_in_the_same_words(tmp_path: Path):
     sources = write_sources(tmp_path, "defaults:\n  every: 5m\nsources:\n  - name: a\n"
                                       "    url: http://127.0.0.1:9/feed\n    schedule: 'every day'\n")
-    run = postarc("crawl", "--sources", str(sources), "--archive", str(tmp_path / "data"))
-    assert run.returncode == 2
-    assert f"{sources}:6: sources.0.schedule" in run.stderr
+    before = sources.read_bytes()
+    opml = tmp_path / "feeds.opml"
+    opml.write_text('<opml version="2.0"><body><outline text="b" xmlUrl="http://127.0.0.1:9/b"/></body></opml>',
+                    encoding="utf-8")
+    words = ["postarc: bad sources file",
+             f"{sources}:6: sources.0.schedule: schedule 'every day' is not a 5-field cron expression"]
+    for command in (["crawl"], ["schedule"], ["sources", "list"], ["sources", "export"],
+                    ["sources", "import", str(opml)]):
+        run = postarc(*command, "--sources", str(sources), "--archive", str(tmp_path / "data"))
+        assert (run.returncode, run.stdout, run.stderr.splitlines()) == (EXIT_USAGE, "", words), command
     assert not (tmp_path / "data").exists()  # not even a log file
-    run = postarc("schedule", "--sources", str(sources), "--archive", str(tmp_path / "data"))
-    assert run.returncode == 2 and f"{sources}:6: sources.0.schedule" in run.stderr
+    assert sources.read_bytes() == before

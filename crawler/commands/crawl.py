@@ -24,7 +24,7 @@ from crawler.runlog import log_to_archive, unset_by_user, warnings_to_stderr
 from crawler.runner import (SourceReport, archive_summary, due_sources, last_runs, print_reports, run_feeds,
                             source_reports)
 from crawler.shared import is_shared, redis_problem
-from crawler.sources import Source, SourcesError, SourcesFile, load_sources
+from crawler.sources import Source, SourcesError, SourcesFile, load_sources, refuse_sources
 
 
 class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
@@ -85,8 +85,7 @@ class Command(ArchiveOptionsMixin, ScrapyCrawlCommand):
             self.exitcode = EXIT_USAGE
             return
         if self.sources_error is not None:
-            print(f"postarc: bad sources file\n{self.sources_error}", file=sys.stderr)
-            self.exitcode = EXIT_USAGE
+            self.exitcode = refuse_sources(self.sources_error)
             return
         assert self.config is not None and self.settings is not None
         archive = Path(self.settings["POSTARC_ARCHIVE_DIR"])

@@ -31,7 +31,7 @@ from crawler.exitcodes import EXIT_BUSY, EXIT_OK, EXIT_USAGE
 from crawler.lock import is_locked
 from crawler.options import ArchiveOptionsMixin, add_archive_option, add_output_options, add_secrets_option
 from crawler.runner import last_runs
-from crawler.sources import SourcesError, SourcesFile, load_sources, parse_every
+from crawler.sources import SourcesError, SourcesFile, load_sources, parse_every, refuse_sources
 
 #: Longest sleep before the catalogue is read again (a cron-started crawl may have run sources).
 REPLAN_S = 60.0
@@ -141,8 +141,7 @@ class Command(ArchiveOptionsMixin, ScrapyCommand):
         try:
             config = load_sources(opts.sources)
         except SourcesError as exc:
-            print(f"postarc: bad sources file\n{exc}", file=sys.stderr)
-            self.exitcode = EXIT_USAGE
+            self.exitcode = refuse_sources(exc)
             return
         try:
             resolve(config, self.settings.get("POSTARC_SECRETS_FILE") or None)

@@ -19,7 +19,7 @@ from archive.policy import parse_time
 from crawler.exitcodes import EXIT_ERROR, EXIT_USAGE
 from crawler.opml import OpmlError, read_opml, write_opml
 from crawler.options import add_archive_option
-from crawler.sources import Source, SourcesError, SourcesFile, load_sources
+from crawler.sources import Source, SourcesError, SourcesFile, load_sources, refuse_sources
 from crawler.sources_edit import import_outlines
 
 ACTIONS = ("import", "export", "list")
@@ -56,8 +56,7 @@ class Command(ScrapyCommand):
         try:
             config = load_sources(opts.sources)
         except SourcesError as exc:
-            print(f"postarc: bad sources file\n{exc}", file=sys.stderr)
-            self.exitcode = EXIT_USAGE
+            self.exitcode = refuse_sources(exc)
             return
         if action == "export":
             self.export(config, opts.output)
@@ -75,8 +74,7 @@ class Command(ScrapyCommand):
         try:
             report = import_outlines(sources, outlines)
         except SourcesError as exc:
-            print(f"postarc: bad sources file\n{exc}", file=sys.stderr)
-            return EXIT_USAGE
+            return refuse_sources(exc)
         except OSError as exc:
             print(f"postarc: cannot write {sources}: {exc}", file=sys.stderr)
             return EXIT_ERROR
