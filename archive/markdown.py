@@ -14,9 +14,6 @@ import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
 
-from archive.html import to_html
-from archive.markdown_converter import to_markdown
-
 SLUG_MAX = 48
 # C0/C1 controls (except tab and newline, handled apart), DEL, bidi overrides and isolates,
 # zero-width and BOM characters: invisible, and dangerous in titles and file names.
@@ -109,6 +106,11 @@ def _running(pid: int) -> bool:
 def render_body(html: str, form: str, image_map: dict[str, str]) -> str:
     """The post body (``html`` as ``archive.extract.choose_body`` made it): Markdown (default)
     or the cleaned HTML in a ``<div>``, as the seed has it."""
+    # Imported here: this runs in the pool's workers, and the crawl process, which imports this
+    # module for paths and atomic files, has no use for markdownify and BeautifulSoup (0.1-0.2 s).
+    from archive.html import to_html
+    from archive.markdown_converter import to_markdown
+
     if form == "html":
         # One HTML block to Markdown renderers: a blank line would end it, and what follows (the
         # text of a <pre>, say) would be read as Markdown, "[x](javascript:…)" becoming a link. The

@@ -5,7 +5,9 @@
 - ``archive/`` is pure: it never imports ``crawler/``, ``pipelines/`` or Scrapy (a replay, a
   rebuild or a foreign WSGI host needs none of them);
 - no pipeline imports a downloader middleware's module: what a pipeline needs of the crawl (the
-  WARC capture) is a service it asks the crawler for, not a middleware it reaches into.
+  WARC capture) is a service it asks the crawler for, not a middleware it reaches into;
+- a crawl process, which only hands pages to its workers, does not load the Markdown converter
+  (markdownify, BeautifulSoup) or setuptools' pkg_resources: each costs every run's start-up.
 
 Imports under ``if TYPE_CHECKING:`` are left out: they never run. Imports inside functions count.
 """
@@ -13,6 +15,8 @@ Imports under ``if TYPE_CHECKING:`` are left out: they never run. Imports inside
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from functools import cache
 from pathlib import Path
 
@@ -133,3 +137,24 @@ def test_no_pipeline_imports_a_downloader_middleware_module() -> None:
     found = [line for middleware in sorted(downloader_middleware_modules())
              for line in imports("pipelines.**", middleware)]
     assert found == []
+
+
+#: Never imported by a crawl's own process (they run in the pool's workers, or not at all).
+NOT_IN_CRAWL_PROCESS = ("bs4", "markdownify", "pkg_resources")
+
+
+def test_a_crawl_process_loads_no_markdown_converter_and_no_pkg_resources() -> None:
+    """Every component and spider the project's settings name, imported in a fresh interpreter."""
+    script = (
+        "import sys\n"
+        "from scrapy.utils.misc import load_object, walk_modules\n"
+        "from crawler import settings as s\n"
+        "for table in (s.ITEM_PIPELINES, s.EXTENSIONS, s.DOWNLOADER_MIDDLEWARES, s.SPIDER_MIDDLEWARES):\n"
+        "    [load_object(path) for path in table]\n"
+        "[walk_modules(m) for m in s.SPIDER_MODULES]\n"
+        "import crawler.commands.crawl\n"
+        f"print(sorted(m for m in {NOT_IN_CRAWL_PROCESS!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", script], capture_output=True, text=True,
+                         cwd=REPO, check=True)
+    assert out.stdout.strip() == "[]"
