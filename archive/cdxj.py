@@ -13,12 +13,24 @@ import fcntl
 import heapq
 import io
 import os
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cdxj_indexer.main import CDXJIndexer
+# cdxj-indexer imports pyamf, whose adapter registry first tries `import pkg_resources`
+# (setuptools' old API, ~0.1 s to import in every process that indexes) and, when that fails,
+# lists its own folder: what pkg_resources would have answered. The import is made to fail
+# while cdxj-indexer loads (Py3AMF 0.9); a pkg_resources someone imported before is left alone.
+_HIDE_PKG_RESOURCES = "pkg_resources" not in sys.modules
+if _HIDE_PKG_RESOURCES:
+    sys.modules["pkg_resources"] = None  # type: ignore[assignment]  # `import pkg_resources` raises
+try:
+    from cdxj_indexer.main import CDXJIndexer
+finally:
+    if _HIDE_PKG_RESOURCES:
+        del sys.modules["pkg_resources"]
 
 INDEX_NAME = "index.cdxj"
 INDEXED_NAME = "indexed.txt"
