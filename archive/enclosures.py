@@ -2,13 +2,19 @@
 
 RSS ``<enclosure>`` and Atom ``<link rel="enclosure">`` (feedparser's ``enclosures``), Media RSS
 ``<media:content>`` (``media_content``) and JSON Feed ``attachments``, one list in feed order,
-each URL once.
+each URL once. With ``enclosures: local`` the files are saved beside the post:
+``local_name`` names them, ``player_html`` shows them in the post.
 """
 
 from __future__ import annotations
 
+import html
+import mimetypes
+import posixpath
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 
 @dataclass(frozen=True)
@@ -74,3 +80,57 @@ def from_json_feed(item: dict[str, Any]) -> list[Enclosure]:
             found.append(Enclosure(attachment["url"].strip(), _text(attachment.get("mime_type")),
                                    _length(attachment.get("size_in_bytes")), _text(attachment.get("title"))))
     return _unique(found)
+
+
+# -- enclosures: local ------------------------------------------------------------------------
+
+#: Types a file beside a post may be saved as (by extension): media and documents that run
+#: nothing. Anything else (HTML, SVG, scripts) is saved as ``.bin``: Hexo publishes the post's
+#: folder on the blog's origin, where an ``.html`` file would run its scripts.
+_SAFE_TYPES = frozenset({"application/pdf", "application/zip", "application/epub+zip", "application/ogg",
+                         "application/octet-stream", "text/plain"})
+_PREFERRED_EXT = {"audio/mpeg": ".mp3", "audio/mp4": ".m4a", "audio/x-m4a": ".m4a", "video/mp4": ".mp4",
+                  "audio/ogg": ".ogg", "audio/wav": ".wav", "audio/x-wav": ".wav", "image/jpeg": ".jpg",
+                  "application/octet-stream": ".bin", "text/plain": ".txt"}
+_NOT_NAME = re.compile(r"[^\w.-]+", re.ASCII)
+NAME_MAX = 80
+
+
+def _safe(mime: str) -> bool:
+    return mime.startswith(("audio/", "video/")) or mime in _SAFE_TYPES or (
+        mime.startswith("image/") and mime != "image/svg+xml")
+
+
+def local_name(url: str, content_type: str, taken: set[str]) -> str:
+    """A file name for an enclosure saved beside its post: the URL's own name (``ep12.mp3``), made
+    of ``[A-Za-z0-9_.-]``, with an extension its served type allows, unique among ``taken``."""
+    stem, ext = posixpath.splitext(unquote(posixpath.basename(urlsplit(url).path)))
+    stem = _NOT_NAME.sub("-", stem).strip(".-")[:NAME_MAX] or "enclosure"
+    served = content_type.split(";", 1)[0].strip().lower()
+    by_url = mimetypes.guess_type("x" + ext.lower())[0] or ""
+    if _safe(by_url) and (served in ("", "application/octet-stream") or by_url.split("/")[0] == served.split("/")[0]):
+        ext = ext.lower()
+    elif _safe(served):
+        ext = _PREFERRED_EXT.get(served) or mimetypes.guess_extension(served) or ".bin"
+    else:
+        ext = ".bin"
+    name, n = stem + ext, 2
+    while name in taken:
+        name, n = f"{stem}-{n}{ext}", n + 1
+    return name
+
+
+def player_html(entries: list[dict[str, Any]]) -> str:
+    """What a reader of the post sees of its saved enclosures: an ``<audio>`` or ``<video>`` player
+    with the file's link, or the link alone. Each is a ``<figure>`` block, which Markdown renderers
+    (CommonMark's HTML blocks: marked, markdown-it) pass through whole."""
+    blocks = []
+    for entry in entries:
+        if not entry.get("file"):
+            continue
+        src = html.escape(quote(entry["file"]))
+        label = html.escape(entry.get("title") or posixpath.basename(entry["file"]))
+        kind = (mimetypes.guess_type(entry["file"])[0] or "").split("/")[0]
+        media = f'<{kind} controls preload="metadata" src="{src}"></{kind}>' if kind in ("audio", "video") else ""
+        blocks.append(f'<figure class="enclosure">{media}<figcaption><a href="{src}">{label}</a></figcaption></figure>')
+    return "\n\n".join(blocks)

@@ -8,11 +8,13 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import socket
 import tempfile
 import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 SLUG_MAX = 48
 # C0/C1 controls (except tab and newline, handled apart), DEL, bidi overrides and isolates,
@@ -20,6 +22,7 @@ SLUG_MAX = 48
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _NOT_SLUG = re.compile(r"[^\w]+", re.UNICODE)
 TEMP_PREFIX = ".postarc-tmp-"
+COPY_PIECE = 1 << 20  # a file copied by atomic_write goes in pieces of this size
 _BEFORE_BLANK_LINE = re.compile(r"\n(?=[ \t]*\n)")
 _HOST = socket.gethostname().replace("-", "_") or "host"  # as in WARC file names: no "-" inside
 
@@ -59,8 +62,9 @@ def inside(root: Path, relative: str) -> Path:
     return target
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half.
+def atomic_write(path: Path, data: bytes | BinaryIO) -> None:
+    """Write ``data`` (bytes, or a file copied from where it stands, in pieces) to ``path`` so
+    that readers see the old file or the new one, never half.
 
     A temp file in the same directory, fsynced, then ``os.replace``; a killed writer leaves only
     a ``.postarc-tmp-<host>-<pid>-*`` file, which ``remove_stale_temp_files`` clears.
@@ -69,7 +73,10 @@ def atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            if isinstance(data, bytes):
+                f.write(data)
+            else:
+                shutil.copyfileobj(data, f, COPY_PIECE)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -8,7 +8,9 @@ place postarc uses Scrapy's private client classes: see the section below):
 
 - the response parser also records the status line and every header field as received;
 - the agent copies that, and the request head Twisted wrote, into ``request.meta[WIRE_META]``;
-- the connection pool builds protocols that use that parser.
+- the connection pool builds protocols that use that parser;
+- a request marked ``SPOOL_META`` has its body written to an anonymous temporary file as it
+  arrives (``_SpoolReader``), not kept in memory: an enclosure may be hundreds of MB.
 
 ``crawler.middlewares.WarcCaptureMiddleware`` reads ``request.meta[WIRE_META]`` (``crawler.protocol``); with another
 handler it falls back to Scrapy's view of the exchange.
@@ -17,6 +19,7 @@ handler it falls back to Scrapy's view of the exchange.
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +28,7 @@ from scrapy.core.downloader.handlers.http11 import (
     _LenientHTTP11ClientFactory,
     _LenientHTTP11ClientProtocol,
     _LenientHTTPClientParser,
+    _ResponseReader,
     _ScrapyAgent,
 )
 from scrapy.exceptions import ResponseDataLossError
@@ -32,12 +36,14 @@ from scrapy.utils._download_handlers import get_dataloss_msg, wrap_twisted_excep
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.deprecate import warn_on_deprecated_spider_attribute
 
-from crawler.protocol import WIRE_META
+from crawler.protocol import SPOOL_META, SPOOLED_META, WIRE_META
 
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.http import Response
+    from scrapy.http.response import StopDownload
+    from twisted.python.failure import Failure
     from twisted.web.client import Response as TxResponse
 
 logger = logging.getLogger(__name__)
@@ -135,11 +141,48 @@ class _WireFactory(_LenientHTTP11ClientFactory):
         return _WireProtocol(self._quiescentCallback)
 
 
+class _SpoolReader(_ResponseReader):
+    """Scrapy's body reader, writing into a temporary file where Scrapy's writes into a BytesIO.
+
+    The file is anonymous (``TemporaryFile``: no name, gone when closed or when the process
+    dies), so a failed, cancelled (``download_maxsize``) or killed download leaves nothing
+    behind. Complete, it reaches whoever asked under ``request.meta[SPOOLED_META]``, rewound.
+    """
+
+    def spool_to(self, directory: str) -> None:
+        self._bodybuf = tempfile.TemporaryFile(dir=directory)  # type: ignore[assignment]
+        self._finished.addErrback(self._discard)  # first on the chain: before Scrapy's callbacks
+
+    def _discard(self, failure: Failure) -> Failure:
+        self._bodybuf.close()
+        return failure
+
+    def _finish_response(self, flags: list[str] | None = None, stop_download: StopDownload | None = None) -> None:
+        # Scrapy 2.19's _finish_response, with the file instead of the buffer's bytes.
+        self._bodybuf.flush()
+        self._bodybuf.seek(0)
+        self._request.meta[SPOOLED_META] = self._bodybuf
+        self._finished.callback({"txresponse": self._txresponse, "body": b"", "flags": flags,
+                                 "certificate": self._certificate, "ip_address": self._ip_address,
+                                 "stop_download": stop_download})
+
+
 class _WireAgent(_ScrapyAgent):
     def _cb_bodyready(self, txresponse: TxResponse, request: Request) -> Any:
         wire = getattr(txresponse, _WIRE_ATTR, None)
         if wire is not None:
             request.meta[WIRE_META] = wire
+        request.meta.pop(SPOOLED_META, None)  # a redirect's or a retry's file: not this response's
+        if directory := request.meta.get(SPOOL_META):
+            deliver = txresponse.deliverBody
+
+            def spooled(reader: _ResponseReader) -> None:
+                # Same technique as the parser above: swap the class of the reader Scrapy made.
+                reader.__class__ = _SpoolReader
+                reader.spool_to(directory)
+                deliver(reader)
+
+            txresponse.deliverBody = spooled  # type: ignore[method-assign]
         return super()._cb_bodyready(txresponse, request)
 
 

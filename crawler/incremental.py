@@ -25,6 +25,7 @@ post is whole.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -37,7 +38,7 @@ from archive.policy import is_unchanged, retry_due
 from crawler.credentials import credentials_of
 from crawler.items import Post, post_hash
 from crawler.ledger import BACKFILL, BYTES, RETRY_NEXT, UNCHANGED, SourceLedger, ledger_of
-from crawler.protocol import ELSEWHERE, KIND_FEED, KIND_META, OK, REVISIT_META, SOURCE_META
+from crawler.protocol import ELSEWHERE, KIND_FEED, KIND_META, OK, REVISIT_META, SOURCE_META, SPOOLED_META
 from crawler.state import state_of
 
 if TYPE_CHECKING:
@@ -188,7 +189,8 @@ class SourceState:
         name = request.meta.get(SOURCE_META)
         if not name:
             return
-        self.ledger.inc(name, BYTES, len(response.body))
+        spooled = request.meta.get(SPOOLED_META)  # an enclosure, in a file (crawler.handlers)
+        self.ledger.inc(name, BYTES, os.fstat(spooled.fileno()).st_size if spooled else len(response.body))
         if request.meta.get(KIND_META) == KIND_FEED and response.status == 200:
             url = credentials_of(self.crawler).redact((request.meta.get("redirect_urls") or [request.url])[0])
             self.validators[name] = (url, _header(response, "ETag"), _header(response, "Last-Modified"))

@@ -44,6 +44,8 @@ class Post:
     # Per-source output options (None = the crawl's settings).
     images_mode: str | None = None
     image_proxy: str | None = None
+    enclosures_mode: str = "link"  # the source's ``enclosures:``: link | local
+    max_enclosure_bytes: int = 0  # the source's ``max_enclosure_mb``, in bytes (0: no cap)
 
     # From the pipelines.
     date: datetime | None = None
@@ -64,6 +66,7 @@ class Post:
     # Image URL -> its response record and HTTP head (status line, headers) as fetched this run.
     image_captures: dict[str, tuple[Written, str, str, list[tuple[str, str]]]] = field(default_factory=dict)
     image_failures: list[str] = field(default_factory=list)
+    enclosure_files: dict[str, str] = field(default_factory=dict)  # enclosure URL -> posts/-relative file
     # The page and image URLs among those failures that a later run may get (a 503, a timeout;
     # not a 404): the post is archived again until it is whole (POSTARC_RETRY_INCOMPLETE).
     missing: list[str] = field(default_factory=list)

@@ -13,11 +13,13 @@ from scrapy import Request
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 
-from archive.warc.writer import HttpExchange, Original, payload_digest
+from scrapy.utils.asyncio import run_in_thread
+
+from archive.warc.writer import HttpExchange, Original, file_digest, payload_digest
 from crawler.capture import WarcCapture, first_capture
 from crawler.diskfull import DiskFullGuard
 from crawler.handlers import WireHead
-from crawler.protocol import CAPTURE_HEAD_META, CAPTURE_META, REPLAY_FLAG, TARGET_URI_META, WIRE_META
+from crawler.protocol import CAPTURE_HEAD_META, CAPTURE_META, REPLAY_FLAG, SPOOLED_META, TARGET_URI_META, WIRE_META
 from crawler.state import ArchiveState, state_of
 
 if TYPE_CHECKING:
@@ -125,7 +127,14 @@ class WarcCaptureMiddleware:
 
     async def _capture(self, request: Request, response: Response) -> Response:
         exchange = exchange_from(request, response, request.meta.pop(WIRE_META, None))
-        digest = payload_digest(response.body) if len(response.body) >= self.revisit_min_size else ""
+        exchange.body_file = request.meta.get(SPOOLED_META)  # a body the handler spooled to a file
+        size = exchange.body_length
+        if size < self.revisit_min_size:
+            digest = ""
+        elif exchange.body_file is not None:  # read off the reactor: hundreds of MB
+            digest = await run_in_thread(file_digest, exchange.body_file)
+        else:
+            digest = payload_digest(response.body)
         exchange.payload_digest = digest
         while digest in self._capturing:
             await self._capturing[digest]
@@ -151,5 +160,5 @@ class WarcCaptureMiddleware:
         request.meta[CAPTURE_META] = written
         request.meta[CAPTURE_HEAD_META] = (f"{exchange.status} {exchange.reason}".rstrip(), exchange.protocol,
                                            exchange.response_headers)
-        self.stats.inc_value("postarc/warc/payload_bytes", len(response.body))
+        self.stats.inc_value("postarc/warc/payload_bytes", size)
         return response

@@ -9,7 +9,9 @@ middlewares, pipelines and extensions read those marks instead of guessing from 
 #: ``request.meta`` key: what the request fetches (``KIND_FEED``, ``KIND_PAGE``, ``KIND_IMAGE``, ``KIND_URL``,
 #: ``KIND_HISTORY``: an archived document of a feed's history, RFC 5005).
 KIND_META = "postarc_kind"
+#: ``KIND_ENCLOSURE``: a feed entry's enclosure (podcast audio, video), ``enclosures: local``.
 KIND_FEED, KIND_PAGE, KIND_IMAGE, KIND_URL, KIND_HISTORY = "feed", "page", "image", "url", "history"
+KIND_ENCLOSURE = "enclosure"
 #: ``request.meta`` key: the name of the source (sources file) the request serves.
 SOURCE_META = "postarc_source"
 #: ``request.meta`` key: a page request's ``revisit`` window in seconds (the source's ``revisit:``).
@@ -22,6 +24,11 @@ SENT_META = "postarc_credential_headers"
 TARGET_URI_META = "postarc_target_uri"
 #: ``request.meta`` key of the ``crawler.handlers.WireHead`` of the last response to a request.
 WIRE_META = "postarc_wire"
+#: ``request.meta`` key: a directory; the download handler spools the body into an anonymous
+#: temporary file there instead of memory (enclosures, hundreds of MB), and leaves that file,
+#: open and complete, under ``SPOOLED_META`` (the response's ``body`` is then empty).
+SPOOL_META = "postarc_spool"
+SPOOLED_META = "postarc_spooled"
 #: ``request.meta`` key under which the response record's location is left for callbacks.
 CAPTURE_META = "warc_capture"
 #: ``request.meta`` key: (status line, protocol, headers) of the response record, as written.

@@ -143,10 +143,14 @@ ITEM_PIPELINES = {
     "pipelines.versions.VersionPipeline": 350,
     "pipelines.images.PostImagesPipeline": 400,
     "pipelines.aliases.AliasRecordsPipeline": 410,  # images also under the proxied URL the HTML named
+    "pipelines.enclosures.EnclosuresPipeline": 420,  # enclosures: local (podcast audio, video), streamed
     "pipelines.diskfull.DiskFullGatePipeline": 450,  # once the disk is full, no post is written
     "pipelines.markdown.MarkdownPipeline": 500,
     "pipelines.catalogue.CataloguePipeline": 600,
 }
+# Seconds an enclosure's download may take (enclosures: local): DOWNLOAD_TIMEOUT is for pages,
+# and 500 MB at 2 MB/s takes four minutes.
+POSTARC_ENCLOSURE_TIMEOUT = 900
 # Images go to POSTARC_ARCHIVE_DIR/posts (pipelines.images.PostImagesPipeline sets its own store).
 MEDIA_ALLOW_REDIRECTS = True
 

@@ -29,6 +29,11 @@ EVERY_RE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 EVERY_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 #: History documents read past the head by ``backfill: true``, unless ``backfill_pages`` says.
 BACKFILL_PAGES = 50
+#: ``max_enclosure_mb``'s default: a file above it stays a link. Podcast episodes are 20-150 MB
+#: and an hour of 1080p video 1-2 GB: 500 MB keeps every audio episode and short videos, and
+#: bounds the disk one entry can take (the WARC and the post's folder each hold a copy).
+MAX_ENCLOSURE_MB = 500
+MB = 1024 * 1024
 #: Keys that say when a source runs; a source giving one replaces both of ``defaults:``.
 TIMING_KEYS = ("schedule", "every")
 
@@ -131,6 +136,10 @@ class Source(BaseModel):
     secret_params: list[str] = Field(default_factory=list)
     backfill: bool = False  # follow the feed's history (RFC 5005 prev-archive, next) once
     backfill_pages: int = Field(default=BACKFILL_PAGES, ge=1)
+    # Enclosures (podcast audio, video, files): linked where they are, or fetched into the WARC
+    # and saved beside the post (pipelines.enclosures), up to max_enclosure_mb each.
+    enclosures: Literal["link", "local"] = "link"
+    max_enclosure_mb: int = Field(default=MAX_ENCLOSURE_MB, ge=1)
     # Fetch again, on every run, the article pages of posts published within this window
     # (conditional requests): edits the feed does not announce become versions.
     revisit: str | None = None

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy.utils.asyncio import run_in_thread
 
 from archive.dates import format_date
+from archive.enclosures import player_html
 from archive.frontmatter import render_post
 from archive.markdown import atomic_write, inside, remove_stale_temp_files, render_body
 from archive.text import NAME_MAX, plain_text
@@ -58,6 +59,19 @@ class MarkdownPipeline:
         links.update({url: posixpath.relpath(path, md_dir) for url, path in item.image_paths.items()})
         return links
 
+    @staticmethod
+    def enclosures(item: Post) -> list[dict[str, Any]]:
+        """Front matter ``enclosures:``; one saved beside the post (``enclosures: local``) also
+        names its ``file``, relative to the .md as image links are."""
+        md_dir = posixpath.dirname(item.path)
+        entries = []
+        for enclosure in item.enclosures:
+            entry = enclosure.front_matter()
+            if path := item.enclosure_files.get(enclosure.url):
+                entry["file"] = posixpath.relpath(path, md_dir)
+            entries.append(entry)
+        return entries
+
     def fields(self, item: Post, images: dict[str, str]) -> dict[str, Any]:
         first = images.get(item.image_urls[0]) if item.image_urls else None
         now = item.written_at
@@ -73,7 +87,7 @@ class MarkdownPipeline:
             "link": item.link,
             "guid": item.guid,
             "source": item.feed_url,
-            "enclosures": [e.front_matter() for e in item.enclosures] or None,
+            "enclosures": self.enclosures(item) or None,
             "archived": now,
             "updated": now if item.is_update else None,
             "warc": item.capture.filename if item.capture else None,
@@ -84,7 +98,10 @@ class MarkdownPipeline:
         item.written_at = item.written_at or datetime.now(timezone.utc).replace(microsecond=0)
         images = self.image_map(item)
         body = await self.pool.run(render_body, item.body_html, self.body_form, images)
-        text = render_post(self.fields(item, images), body)
+        fields = self.fields(item, images)
+        if players := player_html(fields["enclosures"] or []):
+            body = f"{body.rstrip()}\n\n{players}\n"
+        text = render_post(fields, body)
         target = inside(self.posts_dir, item.path + ".md")
         await run_in_thread(atomic_write, target, text.encode("utf-8"))  # its fsync waits off the reactor
         item.markdown_file = str(target.relative_to(self.posts_dir))

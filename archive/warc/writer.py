@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from io import BytesIO, FileIO
 from pathlib import Path
+from typing import BinaryIO
 
 from w3lib.url import safe_url_string
 from warcio.statusandheaders import StatusAndHeaders
@@ -34,6 +35,7 @@ TRANSFER_FRAMING = "transfer-encoding"
 _COMPRESSED_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp", "image/avif", "image/heic",
                                "application/zip", "application/gzip", "application/x-gzip", "application/pdf"})
 _COMPRESSED_PREFIXES = ("video/", "audio/", "font/woff")
+_PIECE = 1 << 20
 
 
 @dataclass
@@ -41,7 +43,8 @@ class HttpExchange:
     """One HTTP request and the response to it, as they crossed the wire.
 
     ``body`` is the payload after transfer decoding (de-chunked) and before content decoding
-    (still gzip/deflate/br as the server sent it). ``url`` is written percent-encoded (a
+    (still gzip/deflate/br as the server sent it); ``body_file``, when set, holds it instead (a
+    file read from its start, never whole into memory: enclosures). ``url`` is written percent-encoded (a
     ``WARC-Target-URI`` is ASCII). ``request_target`` is the request line's
     target as sent (defaults to the URL's path and query). ``payload_digest``: the body's
     ``payload_digest`` when the caller has it already (it is not computed twice).
@@ -61,6 +64,11 @@ class HttpExchange:
     ip_address: str | None = None
     date: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     payload_digest: str = ""
+    body_file: BinaryIO | None = None
+
+    @property
+    def body_length(self) -> int:
+        return os.fstat(self.body_file.fileno()).st_size if self.body_file is not None else len(self.body)
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,16 @@ def payload_digest(body: bytes) -> str:
     """The ``WARC-Payload-Digest`` warcio writes for this payload (``sha1:`` base32)."""
     digester = Digester("sha1")
     digester.update(body)
+    return str(digester)
+
+
+def file_digest(file: BinaryIO) -> str:
+    """``payload_digest`` of a file's content, read in pieces from its start (rewound after)."""
+    digester = Digester("sha1")
+    file.seek(0)
+    while piece := file.read(_PIECE):
+        digester.update(piece)
+    file.seek(0)
     return str(digester)
 
 
@@ -211,13 +229,18 @@ class WarcFiles:
         assert self._writer is not None
         return self._writer
 
-    def _write(self, record, level: int | None = None) -> Written:
+    def _write(self, record, level: int | None = None, streamed: bool = False) -> Written:
+        """Write ``record`` as one gzip member: made in memory and written in one piece, or
+        ``streamed`` (a payload read from a file) into the file as it is compressed."""
         assert self._file is not None and self._writer is not None
         offset = self._file.tell()
-        data = self._writer.record_bytes(record, level)
         try:
-            with data.getbuffer() as view:
-                _write_all(self._file, view)
+            if streamed:
+                self._writer.write_member(self._file, record, level)
+            else:
+                data = self._writer.record_bytes(record, level)
+                with data.getbuffer() as view:
+                    _write_all(self._file, view)
         except OSError:
             # The disk is full (or failing): cut off what got out of this record, so the file
             # still ends with a complete record and can be closed whole; the caller hears why.
@@ -257,8 +280,10 @@ class WarcFiles:
         if original is None:
             if ex.payload_digest:
                 headers["WARC-Payload-Digest"] = ex.payload_digest
+            if ex.body_file is not None:
+                ex.body_file.seek(0)
             response = writer.create_warc_record(
-                safe_url_string(ex.url), "response", payload=BytesIO(ex.body), length=len(ex.body),
+                safe_url_string(ex.url), "response", payload=ex.body_file or BytesIO(ex.body), length=ex.body_length,
                 warc_headers_dict=headers, http_headers=http)
         else:
             headers["WARC-Refers-To"] = original.record_id
@@ -274,7 +299,7 @@ class WarcFiles:
             safe_url_string(ex.url), "request", payload=BytesIO(ex.request_body), length=len(ex.request_body),
             warc_headers_dict=req_headers, http_headers=req_http)
         stored = original is None and incompressible(ex.response_headers)
-        written = self._write(response, 0 if stored else None)
+        written = self._write(response, 0 if stored else None, streamed=original is None and ex.body_file is not None)
         return written, self._write(request)
 
     def write_alias(self, target_uri: str, original: Original, digest: str, status_line: str, protocol: str,

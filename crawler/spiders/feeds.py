@@ -20,7 +20,7 @@ from crawler.items import Post
 from crawler.ledger import BACKFILL, ENTRIES, PAGE_FAILED, ledger_of
 from crawler.protocol import (CAPTURE_META, KIND_FEED, KIND_HISTORY, KIND_META, KIND_PAGE, NOT_MODIFIED, OK, REVISIT_META,
                               SOURCE_META, STARTED)
-from crawler.sources import Source, SourcesFile, load_sources
+from crawler.sources import MB, Source, SourcesFile, load_sources
 from crawler.state import state_of
 from crawler.workers import WorkerPool
 
@@ -71,6 +71,8 @@ class FeedEntrySpider(scrapy.Spider):
             capture=response.meta.get(CAPTURE_META),
             images_mode=source.images,
             image_proxy=source.image_proxy,
+            enclosures_mode=source.enclosures,
+            max_enclosure_bytes=source.max_enclosure_mb * MB,
         )
 
     async def read_feed(self, response: Response, content_type: str) -> Feed:

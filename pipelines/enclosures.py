@@ -1,0 +1,107 @@
+"""Enclosures pipeline: with ``enclosures: local``, each file into the WARC and beside its post.
+
+Not Scrapy's ``FilesPipeline``: its store is handed ``response.body``, a file held whole in
+memory, and an episode may be hundreds of MB. Each enclosure here is an ordinary request (so the
+WARC capture writes it, credentials go to the feed's own host only, robots.txt is obeyed) marked
+``SPOOL_META``: the download handler writes its body into an anonymous temporary file, the
+capture streams that into the WARC, and this pipeline copies it beside the post (atomically, so
+nothing half-written is ever there). A file over the source's ``max_enclosure_mb`` (by
+Content-Length, or by the bytes received) is cancelled by Scrapy's ``download_maxsize``: the
+post links it, the WARC holds no record of it, and the log one warning line.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from scrapy import Request
+from scrapy.http.request import NO_CALLBACK
+from scrapy.utils.asyncio import run_in_thread
+
+from archive.enclosures import local_name
+from archive.markdown import atomic_write, inside
+from crawler.diskfull import DiskFullGuard
+from crawler.failures import describe, http_reason
+from crawler.items import Post
+from crawler.protocol import KIND_ENCLOSURE, KIND_META, SOURCE_META, SPOOL_META, SPOOLED_META
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+    from scrapy.http import Response
+    from typing_extensions import Self
+
+logger = logging.getLogger(__name__)
+
+
+def _save(target: Path, spooled: BinaryIO | None, body: bytes) -> None:
+    """The file beside the post: copied from the spooled download (or, from the archive itself
+    in a rebuild, the body in hand)."""
+    if spooled is not None:
+        spooled.seek(0)
+    atomic_write(target, spooled if spooled is not None else body)
+
+
+class EnclosuresPipeline:
+    """Fill ``Post.enclosure_files`` (enclosure URL -> posts/-relative file) for ``enclosures: local``."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.posts_dir = Path(crawler.settings["POSTARC_ARCHIVE_DIR"]).resolve() / "posts"
+        self.timeout = crawler.settings.getfloat("POSTARC_ENCLOSURE_TIMEOUT")
+        self.disk_full = crawler.get_extension(DiskFullGuard)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    async def process_item(self, item: Post) -> Post:
+        if item.enclosures_mode != "local" or not item.enclosures:
+            return item
+        self.posts_dir.mkdir(parents=True, exist_ok=True)  # the spool's directory: the posts' file system
+        taken: set[str] = set()
+        for enclosure in item.enclosures:
+            await self.fetch(item, enclosure.url, taken)
+        return item
+
+    def request(self, item: Post, url: str) -> Request:
+        referer = item.page_url or item.link
+        return Request(url, callback=NO_CALLBACK, headers={"Accept-Encoding": "identity",
+                                                           **({"Referer": referer} if referer else {})},
+                       meta={KIND_META: KIND_ENCLOSURE, SOURCE_META: item.source, SPOOL_META: str(self.posts_dir),
+                             "download_maxsize": item.max_enclosure_bytes, "download_warnsize": 0,
+                             "download_timeout": self.timeout})
+
+    async def fetch(self, item: Post, url: str, taken: set[str]) -> None:
+        try:
+            response: Response = await self.crawler.engine.download_async(self.request(item, url))
+        except Exception as exc:  # noqa: BLE001 - every failure is a reason of the vocabulary
+            reason = describe(exc)
+            if reason == "too large":
+                reason = f"too large: more than max_enclosure_mb ({item.max_enclosure_bytes // (1024 * 1024)})"
+            logger.warning("enclosure %s failed (%s); the post links it", url, reason)
+            self.crawler.stats.inc_value("postarc/enclosures/failed")
+            return
+        spooled = response.meta.get(SPOOLED_META)
+        try:
+            if response.status != 200:
+                logger.warning("enclosure %s failed (%s); the post links it", url,
+                               http_reason(response.status, response.headers.get("Location")))
+                self.crawler.stats.inc_value("postarc/enclosures/failed")
+                return
+            ctype = response.headers.get("Content-Type", b"").decode("latin-1")
+            name = local_name(response.url, ctype, taken)
+            relative = f"{item.path}/{name}"
+            try:
+                await run_in_thread(_save, inside(self.posts_dir, relative), spooled, response.body)
+            except OSError as exc:
+                if self.disk_full is not None:
+                    self.disk_full.check(exc)
+                raise
+            taken.add(name)
+            item.enclosure_files[url] = relative
+            self.crawler.stats.inc_value("postarc/enclosures/saved")
+        finally:
+            if spooled is not None:
+                spooled.close()
