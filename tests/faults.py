@@ -325,6 +325,11 @@ class PeakMemory:
     def peak(self) -> int:
         return sum(self.high.values())
 
+    @property
+    def largest(self) -> int:
+        """The highest high-water mark of one process of the tree."""
+        return max(self.high.values(), default=0)
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:

@@ -6,18 +6,27 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import struct
+import subprocess
+import sys
+import threading
 import wave
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import lxml.html
 import pytest
+from warcio.archiveiterator import ArchiveIterator
 
 from crawler.demo.server import Resource, SiteServer
 from tests.conftest import require_tool
+from tests.faults import MB, PeakMemory
 from tests.helpers import Run, hexo_installed, hexo_load, postarc, posts_of, warc_records, warcio_check, write_sources
+from tests.replay_helpers import Replay, start_replay
 from tests.roundtrip import Renderers
+from tests.test_browser import CHROMEDRIVER, CHROMIUM, webdriver
 
 PODCAST = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"
@@ -107,13 +116,13 @@ ITUNES_FEED = """<?xml version="1.0" encoding="UTF-8"?>
     <enclosure url="{media}/audio/ep1.wav" length="{wav_length}" type="audio/wav"/>
   </item>
   <item>
-    <title>Episode 2: too long</title><guid isPermaLink="false">ep-2</guid><link>{base}/ep2</link>
+    <title>Episode 2: too long</title><guid isPermaLink="false">ep-2</guid>
     <pubDate>Tue, 12 Mar 2024 08:00:00 GMT</pubDate><itunes:duration>03:00:00</itunes:duration>
     <description>Over the cap, by its Content-Length.</description>
     <enclosure url="{media}/audio/ep2.mp3" length="0" type="audio/mpeg"/>
   </item>
   <item>
-    <title>Episode 3: a stream</title><guid isPermaLink="false">ep-3</guid><link>{base}/ep3</link>
+    <title>Episode 3: a stream</title><guid isPermaLink="false">ep-3</guid>
     <pubDate>Tue, 19 Mar 2024 08:00:00 GMT</pubDate>
     <description>Over the cap by the bytes received: no Content-Length.</description>
     <enclosure url="{media}/audio/ep3.mp3" type="audio/mpeg"/>
@@ -135,7 +144,9 @@ def tone_wav(seconds: float = 1.0, rate: int = 8000) -> bytes:
 
 
 WAV = tone_wav()
-OVER_CAP = 2 * 1024 * 1024  # the test's max_enclosure_mb is 1
+EPISODE_PAGE = """<!doctype html><html><head><title>Episode 1</title></head><body><article><h1>Episode 1: a tone</h1>
+<p>A second of A440, to listen to here.</p><audio controls src="{media}/audio/ep1.wav"></audio></article></body></html>"""
+OVER_CAP = 2 * MB  # the test's max_enclosure_mb is 1
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +160,7 @@ def podcast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Si
             "/audio/ep2.mp3": Resource(bytes(OVER_CAP), "audio/mpeg"),
             "/audio/ep3.mp3": Resource(bytes(OVER_CAP), "audio/mpeg", chunked=True),
         })
+        site.routes["/ep1"] = Resource(EPISODE_PAGE.format(media=media.base).encode())
         site.routes["/podcast.xml"] = Resource(
             ITUNES_FEED.format(base=site.base, media=media.base, wav_length=len(WAV)).encode(), "application/rss+xml")
         secrets = tmp / "secrets.yaml"
@@ -162,6 +174,7 @@ sources:
   - name: show
     url: "{site.base}/podcast.xml"
     headers: {{X-Api-Key: "${{FEED_KEY}}"}}
+    follow_links: true
 """)
         archive = tmp / "data"
         run = postarc("crawl", "--sources", str(sources), "--archive", str(archive), "--secrets", str(secrets))
@@ -225,3 +238,166 @@ sources:
     assert f"{sources}:2: defaults.enclosures: Input should be 'link' or 'local'" in run.stderr
     assert f"{sources}:5: sources.1.max_enclosure_mb: Input should be greater than or equal to 1" in run.stderr
     assert not site.log
+
+
+# -- a 300 MB enclosure, never whole in memory ------------------------------------------------
+
+BIG = 300 * MB
+PIECE = MB
+
+
+def big_piece(i: int) -> bytes:
+    """Piece ``i`` of the generated body: cheap to make, and no two pieces alike (a body put
+    together in the wrong order, or cut, does not compare equal)."""
+    return i.to_bytes(4, "big") * (PIECE // 4)
+
+
+class _BigHandler(BaseHTTPRequestHandler):
+    """Serves /big.mp3: 300 MB made on the fly (never on disk or whole in this process)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path != "/big.mp3":
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "audio/mpeg")
+        self.send_header("Content-Length", str(BIG))
+        self.end_headers()
+        for i in range(BIG // PIECE):
+            self.wfile.write(big_piece(i))
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def warc_headers(archive: Path) -> Iterator[tuple[str, object]]:
+    """(file name, record) of every record, its payload left unread."""
+    for path in sorted((archive / "warc").glob("*.warc.gz")):
+        with path.open("rb") as f:
+            for rec in ArchiveIterator(f):
+                yield path.name, rec
+
+
+def test_a_300_mb_enclosure_is_never_whole_in_memory(site: SiteServer, tmp_path: Path):
+    big = ThreadingHTTPServer(("127.0.0.1", 0), _BigHandler)
+    threading.Thread(target=big.serve_forever, daemon=True).start()
+    try:
+        media = f"http://127.0.0.1:{big.server_address[1]}"
+        site.routes["/feed.xml"] = Resource(f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Long</title>
+<item><title>The long one</title><guid>long-1</guid><description>Three hundred megabytes.</description>
+<enclosure url="{media}/big.mp3" length="{BIG}" type="audio/mpeg"/></item></channel></rss>""".encode(),
+                                            "application/rss+xml")
+        sources = write_sources(tmp_path, f'sources:\n  - {{name: long, url: "{site.base}/feed.xml", enclosures: local}}\n')
+        archive = tmp_path / "data"
+        proc = subprocess.Popen([sys.executable, "-m", "crawler.cli", "crawl", "--sources", str(sources),
+                                 "--archive", str(archive)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with PeakMemory(proc.pid) as memory:
+            stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        big.shutdown()
+        big.server_close()
+    assert proc.returncode == 0, stderr[-3000:]
+    # Any process that held the body whole (Scrapy's BytesIO, a record made in memory, a
+    # read() before the copy) would have a high-water mark above the body's size.
+    assert memory.largest < BIG * 2 // 3, f"a process of the crawl peaked at {memory.largest // MB} MB"
+    (path, (fm, _body)), = posts_of(archive).items()
+    saved = archive / "posts" / Path(path).parent / fm["enclosures"][0]["file"]
+    with saved.open("rb") as f:
+        assert all(f.read(PIECE) == big_piece(i) for i in range(BIG // PIECE)) and f.read() == b""
+    # The WARC holds it whole (warcio check of a streamed record: the podcast test above).
+    sizes = [rec.rec_headers.get_header("Content-Length") for _f, rec in warc_headers(archive)
+             if rec.rec_type == "response" and rec.rec_headers.get_header("WARC-Target-URI") == f"{media}/big.mp3"]
+    assert len(sizes) == 1 and int(sizes[0]) > BIG
+    # Replay: the last megabyte of the record, read through but not held.
+    server = start_replay(archive)
+    try:
+        with PeakMemory(server.proc.pid) as replay_memory:
+            status, headers, body = server.get(f"/web/2030id_/{media}/big.mp3", headers={"Range": f"bytes=-{PIECE}"})
+    finally:
+        server.stop()
+    assert (status, headers["Content-Range"]) == (206, f"bytes {BIG - PIECE}-{BIG - 1}/{BIG}")
+    assert body == big_piece(BIG // PIECE - 1)
+    assert replay_memory.largest < BIG // 2, f"the replay peaked at {replay_memory.largest // MB} MB"
+
+
+# -- replay: ranges, and playing in Chromium ----------------------------------------------------
+
+
+def chromium():
+    """Headless Chromium as tests/test_browser.py drives it, allowed to play media unasked."""
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+                "--disable-dev-shm-usage", "--autoplay-policy=no-user-gesture-required"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    driver.set_script_timeout(30)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def replay(podcast) -> Iterator[Replay]:
+    server = start_replay(podcast[0])
+    yield server
+    server.stop()
+
+
+def test_replay_serves_byte_ranges_of_the_capture_and_of_the_file_beside_the_post(podcast, replay: Replay):
+    archive, _site, media, _run = podcast
+    (post,) = [p for p, (fm, _b) in posts_of(archive).items() if fm["title"] == "Episode 1: a tone"]
+    n = len(WAV)
+    for path in (f"/web/2030id_/{media.base}/audio/ep1.wav", f"/web/2030/{media.base}/audio/ep1.wav",
+                 f"/posts/{post[:-3]}/ep1.wav"):
+        status, headers, body = replay.get(path)
+        assert (status, headers["Accept-Ranges"], body) == (200, "bytes", WAV)
+        assert headers["Content-Type"] in ("audio/wav", "audio/x-wav")  # as archived; by extension beside the post
+        for asked, first, last in (("bytes=0-", 0, n - 1), ("bytes=100-199", 100, 199), ("bytes=-44", n - 44, n - 1),
+                                   (f"bytes={n - 10}-{n + 500}", n - 10, n - 1)):
+            status, headers, body = replay.get(path, headers={"Range": asked})
+            assert status == 206, (path, asked)
+            assert headers["Content-Range"] == f"bytes {first}-{last}/{n}"
+            assert int(headers["Content-Length"]) == last - first + 1 and body == WAV[first:last + 1]
+        for asked in (f"bytes={n}-", "bytes=-0"):
+            status, headers, _body = replay.get(path, headers={"Range": asked})
+            assert (status, headers["Content-Range"]) == (416, f"bytes */{n}"), (path, asked)
+        # Several ranges, or nonsense: the whole payload, as the RFC allows.
+        for asked in ("bytes=0-1,5-6", "bytes=9-3", "pages=1-2"):
+            assert replay.get(path, headers={"Range": asked})[0] == 200
+        status, headers, body = replay.get(path, method="HEAD", headers={"Range": "bytes=10-19"})
+        assert (status, headers["Content-Length"], body) == (206, "10", b"")
+
+
+def test_chromium_plays_the_enclosure_from_the_post_and_from_the_capture(podcast, replay: Replay):
+    require_tool("selenium (the test extra: pip install -e '.[test]')", webdriver)
+    require_tool(f"Chromium at {CHROMIUM} (tests/install-tools: apt-get install chromium)", CHROMIUM.exists())
+    require_tool(f"chromedriver at {CHROMEDRIVER} (tests/install-tools: apt-get install chromium-driver)",
+                 CHROMEDRIVER.exists())
+    archive, site, _media, _run = podcast
+    (post,) = [p for p, (fm, _b) in posts_of(archive).items() if fm["title"] == "Episode 1: a tone"]
+    driver = chromium()
+    try:
+        # The post page: its <audio> plays the file saved beside the post. The episode's page,
+        # replayed: its <audio> plays the WARC's record, fed by Range requests.
+        for page in (f"/posts/{post[:-3]}", f"/web/2030/{site.base}/ep1"):
+            driver.get(replay.base + page)
+            state = driver.execute_async_script("""
+                const done = arguments[arguments.length - 1];
+                const media = document.querySelector('audio, video');
+                if (!media) { done(null); return; }
+                const report = () => done({ready: media.readyState, duration: media.duration,
+                                           error: media.error && media.error.code});
+                if (media.readyState >= 1) report();
+                else { media.addEventListener('loadedmetadata', report); media.addEventListener('error', report);
+                       media.load(); }""")
+            assert state is not None, f"no player on {page}"
+            assert state["error"] is None and state["ready"] >= 1, (page, state)
+            assert abs(state["duration"] - 1.0) < 0.01, (page, state)
+    finally:
+        driver.quit()
+    log = replay.log.read_text(encoding="utf-8", errors="replace")
+    assert re.search(r'"GET /web/2030/\S+/audio/ep1.wav HTTP/1.1" 206', log), log[-2000:]

@@ -21,6 +21,7 @@ import lxml.html
 
 from archive.cdxj import index_path
 from archive.replay.index import CdxjIndex, ensure_index, timestamp_datetime
+from archive.replay.ranges import ranged
 from archive.replay.records import ArchiveReader, NotArchived, Replayed
 from archive.replay.rewrite import archive_path, is_http_url, rewrite_css, rewrite_html
 from archive.replay.ui import Templates, human_time
@@ -122,9 +123,13 @@ class CaptureReplay:
         if capture is None:
             return self.not_archived(url)
         try:
-            replayed = self.reader.load(capture)
+            replayed = self.reader.load(capture, stream=True)
         except NotArchived as exc:
             return self.not_archived(url, str(exc))
+        if replayed.payload is not None and self._as_stored(replayed, raw=mod == "id_"):
+            return self.streamed(request, replayed, raw=mod == "id_")
+        if replayed.payload is not None:
+            replayed.body = replayed.payload.read_all()
         return self.raw(replayed) if mod == "id_" else self.rewritten(replayed)
 
     def not_archived(self, url: str, reason: str = "") -> Response:
@@ -161,6 +166,27 @@ class CaptureReplay:
             else:
                 out.append((name, value))
         return out
+
+    @staticmethod
+    def _as_stored(replayed: Replayed, raw: bool) -> bool:
+        """Whether the payload goes out as the WARC stores it (so it can be streamed, and ranges
+        of it served): a whole response (200), not content-encoded, and not HTML or CSS (whose
+        links are rewritten) unless ``raw``."""
+        encoding = (replayed.header("Content-Encoding") or "").strip().lower()
+        mime = (replayed.header("Content-Type") or replayed.capture.mime or "").split(";")[0].strip().lower()
+        return (replayed.status == 200 and encoding in ("", "identity")
+                and (raw or (mime not in _HTML_TYPES and mime != "text/css")))
+
+    def streamed(self, request: Request, replayed: Replayed, raw: bool) -> Response:
+        """The payload read from the WARC piece by piece, or the range of it asked for (audio and
+        video players seek with Range requests); the archived response's own ranges are no more."""
+        assert replayed.payload is not None
+        ctype = replayed.header("Content-Type") or replayed.capture.mime or "application/octet-stream"
+        headers = [(k if k.lower() not in ("accept-ranges", "content-range") else "X-Archive-Orig-" + k, v)
+                   for k, v in self._archive_headers(replayed, raw=True)]
+        validators = tuple(v for k, v in replayed.headers if k.lower() in ("etag", "last-modified"))
+        return ranged(request, replayed.payload.length, replayed.payload.read, ctype, headers, ARCHIVE_CSP,
+                      validators)
 
     def raw(self, replayed: Replayed) -> Response:
         """The payload exactly as received (still content-encoded, with its Content-Encoding)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import mimetypes
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from archive.frontmatter import read_front_matter
 from archive.replay.captures import CaptureReplay
 from archive.replay.index import Capture
 from archive.replay.library import BadQuery, Filters, Library
+from archive.replay.ranges import ranged, read_file_range
 from archive.replay.records import NotArchived
 from archive.replay.rewrite import archive_path, is_http_url, rewrite_fragment
 from archive.replay.search import SearchIndex
@@ -83,7 +85,8 @@ class PostPages:
         ctype = "text/markdown; charset=utf-8" if target.suffix == ".md" else (
             mimetypes.guess_type(target.name)[0] or "application/octet-stream")
         # Files beside posts came from the web (an SVG can hold scripts): sandboxed like captures.
-        return Response(200, target.read_bytes(), ctype, csp=ARCHIVE_CSP)
+        # Streamed, ranges too: an enclosure beside its post may be hundreds of MB, and players seek.
+        return ranged(request, target.stat().st_size, partial(read_file_range, target), ctype, [], ARCHIVE_CSP)
 
     def _version_body(self, version: VersionRow) -> str | None:
         if not version.markdown_filename or version.markdown_offset is None:

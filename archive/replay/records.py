@@ -8,6 +8,7 @@ of the earlier capture with the same digest, which ``WARC-Refers-To-Target-URI``
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
@@ -18,11 +19,32 @@ from warcio.recordloader import ArcWarcRecord
 from warcio.timeutils import iso_date_to_timestamp
 
 from archive.replay.index import Capture, CdxjIndex, timestamp_datetime
+from archive.replay.ranges import read_stream
 from archive.warc.compat import install_brotli
 
 
 class NotArchived(LookupError):
     """The archive holds no usable capture for this request."""
+
+
+@dataclass(frozen=True)
+class StoredPayload:
+    """Where a response record's payload is: read piece by piece (a range of it too), never whole."""
+
+    path: Path
+    offset: int  # of the record in its WARC file
+    length: int
+
+    def read(self, start: int, count: int) -> Iterator[bytes]:
+        """``count`` bytes of the payload from ``start``; the record's gzip member is inflated
+        from its start (a member cannot be seeked into) but not kept."""
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            record = next(iter(ArchiveIterator(f)))
+            yield from read_stream(record.raw_stream, start, count)
+
+    def read_all(self) -> bytes:
+        return b"".join(self.read(0, self.length))
 
 
 @dataclass
@@ -41,6 +63,7 @@ class Replayed:
     ip_address: str | None = None
     original: Capture | None = None  # for a revisit: where the payload came from
     warc_headers: dict[str, str] = field(default_factory=dict)
+    payload: StoredPayload | None = None  # loaded with stream=True: the body is left there, unread
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -112,9 +135,12 @@ class ArchiveReader:
             record = next(iter(ArchiveIterator(f)), None)
             return record.rec_headers.get_header("WARC-Record-ID") if record else ""
 
-    def load(self, capture: Capture) -> Replayed:
-        """Status, headers and body of ``capture``; a revisit gets its original's payload."""
-        with _warc_path(self.warc_dir, capture.filename).open("rb") as f:
+    def load(self, capture: Capture, stream: bool = False) -> Replayed:
+        """Status, headers and body of ``capture``; a revisit gets its original's payload. With
+        ``stream``, a payload stored as is (not chunked) is left in the file: ``Replayed.payload``
+        says where, and ``body`` is empty."""
+        path = _warc_path(self.warc_dir, capture.filename)
+        with path.open("rb") as f:
             f.seek(capture.offset)
             try:
                 record = next(iter(ArchiveIterator(f)), None)
@@ -124,22 +150,25 @@ class ArchiveReader:
                 raise NotArchived(f"no response record at {capture.filename}:{capture.offset}")
             h = record.rec_headers
             status, reason, protocol, headers = _http_parts(record)
-            original = None
+            original, payload, body = None, None, b""
             if record.rec_type == "revisit":
                 original = self._original(capture, h.get_header("WARC-Refers-To-Target-URI"),
                                           h.get_header("WARC-Refers-To-Date"))
-                source = self.load(original)
+                source = self.load(original, stream)
                 if record.http_headers is None:
                     status, reason, protocol, headers = source.status, source.reason, source.protocol, source.headers
-                body = source.body
+                body, payload = source.body, source.payload
                 headers = [(k, v) for k, v in headers if k.lower() != "transfer-encoding"]
+            elif stream and isinstance(getattr(record.raw_stream, "limit", None), int) and not any(
+                    k.lower() == "transfer-encoding" and "chunked" in v.lower() for k, v in headers):
+                payload = StoredPayload(path, capture.offset, record.raw_stream.limit)
             else:
                 body, headers = _payload(record, headers)
             return Replayed(
                 capture=capture, record_id=h.get_header("WARC-Record-ID") or "", date=h.get_header("WARC-Date") or "",
                 target_uri=h.get_header("WARC-Target-URI") or capture.url, status=status, reason=reason,
                 protocol=protocol, headers=headers, body=body, ip_address=h.get_header("WARC-IP-Address"),
-                original=original, warc_headers=dict(h.headers))
+                original=original, warc_headers=dict(h.headers), payload=payload)
 
     def _original(self, revisit: Capture, target: str | None, date: str | None) -> Capture:
         """The non-revisit capture with the revisit's payload digest, nearest the date it names."""

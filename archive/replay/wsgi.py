@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 MAX_TARGET = 8192  # bytes of request-target; longer gets 414
 MAX_QUERY_FIELDS = 20
 
-UI_CSP = ("default-src 'none'; img-src 'self' data:; style-src 'self'; form-action 'self'; "
+UI_CSP = ("default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'self'; form-action 'self'; "
           "base-uri 'none'; frame-ancestors 'none'")
 ARCHIVE_CSP = ("sandbox; default-src 'self' data: blob:; script-src 'none'; object-src 'none'; "
                "style-src 'self' 'unsafe-inline' data:; connect-src 'none'; form-action 'none'; "
@@ -33,17 +33,25 @@ class HttpError(Exception):
 
 @dataclass
 class Response:
+    """A response; ``stream`` (with its ``length``), when set, makes the body piece by piece
+    instead of ``body``: a capture or a file streamed, never held whole."""
+
     status: int
     body: bytes = b""
     content_type: str = "text/html; charset=utf-8"
     headers: list[tuple[str, str]] = field(default_factory=list)
     csp: str = UI_CSP
+    stream: Callable[[], Iterator[bytes]] | None = None
+    length: int = 0
 
-    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
-        headers = [("Content-Type", self.content_type), ("Content-Length", str(len(self.body))),
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        length = self.length if self.stream is not None else len(self.body)
+        headers = [("Content-Type", self.content_type), ("Content-Length", str(length)),
                    ("Content-Security-Policy", self.csp), *COMMON_HEADERS, *self.headers]
         start_response(f"{self.status} {_reason(self.status)}", [_safe_header(k, v) for k, v in headers])
-        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [self.body]
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            return []
+        return self.stream() if self.stream is not None else [self.body]
 
 
 def _reason(status: int) -> str:
@@ -64,6 +72,8 @@ class Request:
     method: str
     path: str  # still percent-encoded
     query: str
+    range: str = ""  # the Range header (archive.replay.ranges)
+    if_range: str = ""
 
     @classmethod
     def from_environ(cls, environ: dict[str, Any]) -> Request:
@@ -88,7 +98,7 @@ class Request:
         path, _, query = target.partition("?")
         if not path.startswith("/"):
             raise HttpError(400, "Bad request", "The request target must be a path.")
-        return cls(method, path, query)
+        return cls(method, path, query, environ.get("HTTP_RANGE", ""), environ.get("HTTP_IF_RANGE", ""))
 
     def params(self) -> dict[str, str]:
         try:
