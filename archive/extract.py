@@ -16,7 +16,7 @@ from lxml import etree
 from lxml.html import HtmlElement
 
 from archive import prune
-from archive.html import (BLOCK_TAGS, Fragment, clean_fragment, normalise_pre, parse_document, settle_images,
+from archive.html import (BLOCK_TAGS, Fragment, clean_fragment, normalise_pre, parse_sized, settle_images,
                           unwrap_proxy)
 
 # A feed body shorter than this share of the page's main text may be a summary of it…
@@ -53,10 +53,6 @@ _CONTAINERS = frozenset(BLOCK_TAGS - {"p", "pre", "h1", "h2", "h3", "h4", "h5", 
                                       "thead", "tfoot", "tr", "ul", "ol", "dl", "hr"})
 
 
-# What root.iter() walks (elements, comments, processing instructions), counted in C.
-_COUNT_NODES = etree.XPath("count(//*|//comment()|//processing-instruction())")
-
-
 class PageTooLarge(ValueError):
     """An article page with more elements than ``PAGE_MAX_ELEMENTS``: not extracted."""
 
@@ -75,10 +71,9 @@ def extract_page(page_html: str, page_url: str | None) -> str:
 
 
 def _page_fragment(page_html: str, page_url: str | None) -> Fragment:
-    root = parse_document(page_html)
+    root, elements = parse_sized(page_html)
     if root is None:
         return Fragment("", [], [])
-    elements = int(_COUNT_NODES(root))
     if elements > PAGE_MAX_ELEMENTS:
         raise PageTooLarge(f"the page has {elements} elements, more than {PAGE_MAX_ELEMENTS} (PAGE_MAX_ELEMENTS)")
     # Comments go, their tails stay: trafilatura, which loads pages without comments, drops the

@@ -205,34 +205,42 @@ def parse_document(html: str) -> HtmlElement | None:
     parsed as a page's body would parse it (context <body>, standards mode). Then copied into an
     lxml tree, which the cleaner and trafilatura take.
     """
+    return parse_sized(html)[0]
+
+
+def parse_sized(html: str) -> tuple[HtmlElement | None, int]:
+    """``parse_document``, and how many elements the tree holds (counted while it is built)."""
     text = _NOT_XML_CHAR.sub("", html or "")
     if not text.strip():
-        return None
+        return None, 0
     if _DOCUMENT_START.match(text):
         source = LexborHTMLParser(text).root
     else:
         source = LexborHTMLParser(text, is_fragment=True, fragment_tag="body").root
     root = _PARSER.makeelement("html")
     if _DOCUMENT_START.match(text):
-        _copy_children(source.child if source is not None else None, root)
+        elements = 1 + _copy_children(source.first_child if source is not None else None, root)
     else:
-        _copy_children(source, etree.SubElement(root, "body"))
+        elements = 2 + _copy_children(source, etree.SubElement(root, "body"))
     if root.find("body") is None:
         etree.SubElement(root, "body")
-    return root
+        elements += 1
+    return root, elements
 
 
-def _copy_children(first: LexborNode | None, parent: HtmlElement) -> None:
+def _copy_children(first: LexborNode | None, parent: HtmlElement) -> int:
     """``first`` and its following siblings, with their subtrees, appended to ``parent``.
 
     Iterative (posts nest hundreds deep). Comments are left out. An element whose name lxml
     refuses (``<d;>``, ``<string,\xa0string>``: names a browser accepts) gives way to its content,
     and attributes with such names are dropped; characters XML cannot hold (which character
     references can still produce: ``&#1;``) are removed. One loop with no calls of ours per
-    node: it runs for every node of every page.
+    node: it runs for every node of every page. Returns the number of elements made.
     """
-    sub_element, not_xml, names = etree.SubElement, _NOT_XML_CHAR, _NAME_OK
+    # _Element.set, not HtmlElement.set: lxml.html's override is a Python call per attribute.
+    sub_element, set_attribute, not_xml, names = etree.SubElement, etree._Element.set, _NOT_XML_CHAR, _NAME_OK
     stack: list[tuple[LexborNode | None, HtmlElement]] = [(first, parent)]
+    elements = 0
     while stack:
         node, into = stack.pop()
         last = into[-1] if len(into) else None  # the element the next text is the tail of
@@ -253,12 +261,13 @@ def _copy_children(first: LexborNode | None, parent: HtmlElement) -> None:
                         else:
                             last.tail = (last.tail or "") + text
             elif tag[0] not in "-!":
-                child = node.child
+                child = node.first_child
                 ok = names.get(tag)
                 if ok is None:
                     ok = names[tag] = _ATTRIBUTE_NAME.match(tag) is not None
                 if ok:
                     el = sub_element(into, tag)
+                    elements += 1
                     attributes = node.attributes
                     if attributes:
                         for name, value in attributes.items():
@@ -267,9 +276,9 @@ def _copy_children(first: LexborNode | None, parent: HtmlElement) -> None:
                                 ok = names[name] = _ATTRIBUTE_NAME.match(name) is not None
                             if ok:
                                 try:
-                                    el.set(name, value or "")
+                                    set_attribute(el, name, value or "")
                                 except ValueError:
-                                    el.set(name, not_xml.sub("", value))
+                                    set_attribute(el, name, not_xml.sub("", value))
                     if child is not None:
                         stack.append((node.next, into))
                         node, into, last = child, el, None
@@ -280,6 +289,7 @@ def _copy_children(first: LexborNode | None, parent: HtmlElement) -> None:
                     node = child
                     continue
             node = node.next
+    return elements
 
 
 # Whether lxml takes a tag or attribute name, by name: pages repeat a few dozen of them.
