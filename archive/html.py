@@ -231,7 +231,7 @@ def parse_sized(html: str) -> tuple[HtmlElement | None, int]:
 def _copy_children(first: LexborNode | None, parent: HtmlElement) -> int:
     """``first`` and its following siblings, with their subtrees, appended to ``parent``.
 
-    Iterative (posts nest hundreds deep). Comments are left out. An element whose name lxml
+    Iterative (posts nest hundreds deep). Comments and processing instructions are left out. An element whose name lxml
     refuses (``<d;>``, ``<string,\xa0string>``: names a browser accepts) gives way to its content,
     and attributes with such names are dropped; characters XML cannot hold (which character
     references can still produce: ``&#1;``) are removed. One loop with no calls of ours per
@@ -260,7 +260,7 @@ def _copy_children(first: LexborNode | None, parent: HtmlElement) -> int:
                             into.text = (into.text or "") + text
                         else:
                             last.tail = (last.tail or "") + text
-            elif tag[0] not in "-!":
+            elif tag is not None and tag[0] not in "-!":  # None: a processing instruction
                 child = node.first_child
                 ok = names.get(tag)
                 if ok is None:

@@ -207,6 +207,16 @@ def test_attribute_names_lxml_cannot_handle() -> None:
     assert clean_html("<a 0='' 1a=2 {x=3 href='/p'>t</a>", "https://x.org/") == '<a href="https://x.org/p">t</a>'
 
 
+@pytest.mark.parametrize(("html", "shown", "text"), [
+    ("<div><?php echo 1; ?>x</div>", "<div>x</div>", "x"), ("a<?x?>b", "ab", "ab"), ("<?php x ?><p>y</p>", "<p>y</p>", "y"),
+    ("<p>a<?xml:namespace prefix = o /><o:p></o:p>b</p>", "<p>ab</p>", "ab"),
+])
+def test_processing_instructions_are_not_shown(html: str, shown: str, text: str) -> None:
+    # A browser reads "<?…>" as a comment: not shown, and the text around it kept.
+    assert clean_html(html) == shown
+    assert markdown_plain_text(to_markdown(html)) == text
+
+
 def test_whole_document_gives_its_body() -> None:
     html = "<!DOCTYPE html><html><head><title>T</title><meta charset='gbk'></head><body><p>正文</p></body></html>"
     assert clean_html(html) == "<p>正文</p>"
@@ -375,7 +385,7 @@ SOUP_PIECES = [
     "</body>", "<span data-cfemail='", "<a href='/cdn-cgi/l/email-protection#", "http://[::1", "&amp;",
     "&lt;", "&#0;", "&#xD800;", "&nbsp;", "&", "<", ">", "`", "```", "*", "_", "|", "\\", "\n", " ",
     "😀", "𠮷", "\x00", "\ud800", "\ufffe", "text", "https://cors.zfour.workers.dev/?http://x/y.jpg",
-    "<img width=1 height=1 src=x>", "<iframe>", "<noscript>", "<svg>", "<math>", "<textarea>", "<select>",
+    "<img width=1 height=1 src=x>", "<?php x ?>", "<?", "<iframe>", "<noscript>", "<svg>", "<math>", "<textarea>", "<select>",
 ]
 TAG_NAMES = ["p", "a", "img", "pre", "td", "span", "picture", "source", "li", "x-y", "br"]
 tags_with_odd_attributes = st.builds(
