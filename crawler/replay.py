@@ -7,6 +7,9 @@ as received (still content-encoded, so Scrapy's own middlewares decode it as the
 revisit gets its original's payload. A URL with no capture in that window fails the way a dead
 link does, with ``NotInArchive``.
 
+A request marked ``SPOOL_META`` (an enclosure) gets its body as the live handler gives it: in an
+anonymous temporary file (``SPOOLED_META``), copied out of the record piece by piece.
+
 Responses carry ``REPLAY_FLAG`` (``WarcCaptureMiddleware`` never writes them again) and leave
 ``request.meta[CAPTURE_META]`` pointing at the record they came from, as a capture would.
 """
@@ -14,18 +17,20 @@ Responses carry ``REPLAY_FLAG`` (``WarcCaptureMiddleware`` never writes them aga
 from __future__ import annotations
 
 import ipaddress
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from scrapy.core.downloader.handlers.base import BaseDownloadHandler
 from scrapy.http import Headers
 from scrapy.responsetypes import responsetypes
+from scrapy.utils.asyncio import run_in_thread
 
 from archive.replay.index import CdxjIndex, ensure_index
-from archive.replay.records import ArchiveReader, NotArchived
+from archive.replay.records import ArchiveReader, NotArchived, StoredPayload
 from archive.warc.writer import Written
 from crawler.credentials import credentials_of
-from crawler.protocol import CAPTURE_META, REPLAY_FLAG
+from crawler.protocol import CAPTURE_META, REPLAY_FLAG, SPOOL_META, SPOOLED_META
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -40,6 +45,15 @@ class NotInArchive(Exception):
 def timestamp14(catalogue_time: str) -> str:
     """``2026-11-28T10:40:02Z`` (catalogue form) as a CDXJ timestamp, ``20261128104002``."""
     return "".join(ch for ch in catalogue_time if ch.isdigit())[:14]
+
+
+def spool(payload: StoredPayload, directory: str) -> BinaryIO:
+    """The payload copied into an anonymous temporary file in ``directory``, rewound."""
+    file = tempfile.TemporaryFile(dir=directory)
+    for piece in payload.read(0, payload.length):
+        file.write(piece)
+    file.seek(0)
+    return file
 
 
 class WarcDownloadHandler(BaseDownloadHandler):
@@ -62,8 +76,9 @@ class WarcDownloadHandler(BaseDownloadHandler):
         if capture is None or request.method not in ("GET", "HEAD"):
             self.stats.inc_value("postarc/replay/not_in_archive")
             raise NotInArchive(f"{request.method} {request.url}: no capture in the archive for this run")
+        directory = request.meta.get(SPOOL_META)
         try:
-            replayed = self.reader.load(capture)
+            replayed = self.reader.load(capture, stream=bool(directory))
         except NotArchived as exc:
             self.stats.inc_value("postarc/replay/not_in_archive")
             raise NotInArchive(str(exc)) from exc
@@ -74,6 +89,8 @@ class WarcDownloadHandler(BaseDownloadHandler):
             filename=capture.filename, offset=capture.offset, length=capture.length,
             record_id=replayed.record_id, target_uri=replayed.target_uri, date=replayed.date,
             payload_digest=replayed.warc_headers.get("WARC-Payload-Digest", ""))
+        if replayed.payload is not None:
+            request.meta[SPOOLED_META] = await run_in_thread(spool, replayed.payload, directory)
         self.stats.inc_value("postarc/replay/responses")
         respcls = responsetypes.from_args(headers=headers, url=request.url, body=replayed.body)
         try:

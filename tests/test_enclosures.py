@@ -7,6 +7,7 @@ import io
 import json
 import math
 import re
+import shutil
 import struct
 import subprocess
 import sys
@@ -401,3 +402,16 @@ def test_chromium_plays_the_enclosure_from_the_post_and_from_the_capture(podcast
         driver.quit()
     log = replay.log.read_text(encoding="utf-8", errors="replace")
     assert re.search(r'"GET /web/2030/\S+/audio/ep1.wav HTTP/1.1" 206', log), log[-2000:]
+
+
+def test_a_rebuild_saves_the_enclosure_again_from_the_warc(podcast, tmp_path: Path):
+    archive = tmp_path / "data"
+    shutil.copytree(podcast[0], archive)
+    (post,) = [p for p, (fm, _b) in posts_of(archive).items() if fm["title"] == "Episode 1: a tone"]
+    saved = archive / "posts" / post[:-3] / "ep1.wav"
+    saved.unlink()
+    run = postarc("reextract", "--archive", str(archive), timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert saved.read_bytes() == WAV and "Traceback" not in run.stderr
+    (fm, body), (before, _body) = posts_of(archive)[post], posts_of(podcast[0])[post]
+    assert fm["enclosures"] == before["enclosures"] and '<audio controls preload="metadata" src=' in body
