@@ -13,8 +13,12 @@ import mimetypes
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import quote, unquote, urlsplit
+
+from warcio.bufferedreaders import BufferedReader
+
+from archive.warc.compat import install_brotli
 
 
 @dataclass(frozen=True)
@@ -134,3 +138,20 @@ def player_html(entries: list[dict[str, Any]]) -> str:
         media = f'<{kind} controls preload="metadata" src="{src}"></{kind}>' if kind in ("audio", "video") else ""
         blocks.append(f'<figure class="enclosure">{media}<figcaption><a href="{src}">{label}</a></figcaption></figure>')
     return "\n\n".join(blocks)
+
+
+class UnsupportedEncoding(ValueError):
+    """A ``Content-Encoding`` no reader here undoes (zstd, or several codings)."""
+
+
+def decoded(stream: BinaryIO, content_encoding: str) -> BinaryIO:
+    """``stream`` with its ``Content-Encoding`` undone as it is read (warcio's decoders: gzip,
+    deflate, br), for a server that compressed a file though asked for ``identity``."""
+    coding = content_encoding.strip().lower()
+    if coding in ("", "identity"):
+        return stream
+    coding = {"x-gzip": "gzip"}.get(coding, coding)
+    install_brotli()
+    if coding not in BufferedReader.get_supported_decompressors():
+        raise UnsupportedEncoding(f"content-encoding {content_encoding!r}")
+    return BufferedReader(stream, decomp_type=coding)  # type: ignore[return-value]

@@ -17,6 +17,7 @@ Responses carry ``REPLAY_FLAG`` (``WarcCaptureMiddleware`` never writes them aga
 from __future__ import annotations
 
 import ipaddress
+import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -26,6 +27,7 @@ from scrapy.http import Headers
 from scrapy.responsetypes import responsetypes
 from scrapy.utils.asyncio import run_in_thread
 
+from archive.enclosures import decoded
 from archive.replay.index import CdxjIndex, ensure_index
 from archive.replay.records import ArchiveReader, NotArchived, StoredPayload
 from archive.warc.writer import Written
@@ -47,11 +49,12 @@ def timestamp14(catalogue_time: str) -> str:
     return "".join(ch for ch in catalogue_time if ch.isdigit())[:14]
 
 
-def spool(payload: StoredPayload, directory: str) -> BinaryIO:
-    """The payload copied into an anonymous temporary file in ``directory``, rewound."""
+def spool(payload: StoredPayload, directory: str, content_encoding: str) -> BinaryIO:
+    """The payload, its content-encoding undone (as Scrapy's middleware does for the bodies it
+    holds), copied into an anonymous temporary file in ``directory``, rewound."""
     file = tempfile.TemporaryFile(dir=directory)
-    for piece in payload.read(0, payload.length):
-        file.write(piece)
+    with payload.open() as stream:
+        shutil.copyfileobj(decoded(stream, content_encoding), file, 1 << 20)
     file.seek(0)
     return file
 
@@ -90,7 +93,8 @@ class WarcDownloadHandler(BaseDownloadHandler):
             record_id=replayed.record_id, target_uri=replayed.target_uri, date=replayed.date,
             payload_digest=replayed.warc_headers.get("WARC-Payload-Digest", ""))
         if replayed.payload is not None:
-            request.meta[SPOOLED_META] = await run_in_thread(spool, replayed.payload, directory)
+            request.meta[SPOOLED_META] = await run_in_thread(spool, replayed.payload, directory,
+                                                             replayed.header("Content-Encoding") or "")
         self.stats.inc_value("postarc/replay/responses")
         respcls = responsetypes.from_args(headers=headers, url=request.url, body=replayed.body)
         try:

@@ -13,6 +13,7 @@ post links it, the WARC holds no record of it, and the log one warning line.
 from __future__ import annotations
 
 import logging
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -20,12 +21,12 @@ from scrapy import Request
 from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.asyncio import run_in_thread
 
-from archive.enclosures import local_name
+from archive.enclosures import decoded, local_name
 from archive.markdown import atomic_write, inside
 from crawler.diskfull import DiskFullGuard
 from crawler.failures import describe, http_reason
 from crawler.items import Post
-from crawler.protocol import KIND_ENCLOSURE, KIND_META, SOURCE_META, SPOOL_META, SPOOLED_META
+from crawler.protocol import CAPTURE_HEAD_META, KIND_ENCLOSURE, KIND_META, SOURCE_META, SPOOL_META, SPOOLED_META
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -35,12 +36,20 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _save(target: Path, spooled: BinaryIO | None, body: bytes) -> None:
-    """The file beside the post: copied from the spooled download (or, from the archive itself
-    in a rebuild, the body in hand)."""
-    if spooled is not None:
-        spooled.seek(0)
-    atomic_write(target, spooled if spooled is not None else body)
+def _save(target: Path, spooled: BinaryIO | None, body: bytes, content_encoding: str) -> None:
+    """The file beside the post: copied from the spooled download, its content-encoding undone
+    (or the body in hand: a rebuild's, already decoded)."""
+    if spooled is None:
+        atomic_write(target, body)
+        return
+    spooled.seek(0)
+    atomic_write(target, decoded(spooled, content_encoding))
+
+
+def _content_encoding(head: tuple[str, str, list[tuple[str, str]]] | None) -> str:
+    """The Content-Encoding of a response as captured (Scrapy's middleware drops the header,
+    and can decode no body it does not hold)."""
+    return ",".join(v for k, v in (head[2] if head else []) if k.lower() == "content-encoding")
 
 
 class EnclosuresPipeline:
@@ -93,8 +102,13 @@ class EnclosuresPipeline:
             ctype = response.headers.get("Content-Type", b"").decode("latin-1")
             name = local_name(response.url, ctype, taken)
             relative = f"{item.path}/{name}"
+            encoding = _content_encoding(response.meta.get(CAPTURE_HEAD_META))
             try:
-                await run_in_thread(_save, inside(self.posts_dir, relative), spooled, response.body)
+                await run_in_thread(_save, inside(self.posts_dir, relative), spooled, response.body, encoding)
+            except (ValueError, zlib.error, EOFError) as exc:  # not what its Content-Encoding says
+                logger.warning("enclosure %s failed (%s); the post links it", url, describe(exc))
+                self.crawler.stats.inc_value("postarc/enclosures/failed")
+                return
             except OSError as exc:
                 if self.disk_full is not None:
                     self.disk_full.check(exc)

@@ -105,7 +105,8 @@ sources:
 # -- enclosures: local ------------------------------------------------------------------------
 
 ITUNES_FEED = """<?xml version="1.0" encoding="UTF-8"?>
-<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd">
+<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"
+     xmlns:media="http://search.yahoo.com/mrss/">
 <channel>
   <title>Local Show</title><link>{base}/</link><itunes:author>Ada Host</itunes:author>
   <itunes:image href="{base}/cover.jpg"/><itunes:category text="Technology"/><itunes:explicit>no</itunes:explicit>
@@ -115,6 +116,7 @@ ITUNES_FEED = """<?xml version="1.0" encoding="UTF-8"?>
     <itunes:author>Ada Host</itunes:author><itunes:image href="{base}/ep1.jpg"/><itunes:episode>1</itunes:episode>
     <description>A second of A440.</description>
     <enclosure url="{media}/audio/ep1.wav" length="{wav_length}" type="audio/wav"/>
+    <media:content url="{media}/audio/ep1-gzip.wav" type="audio/wav"/>
   </item>
   <item>
     <title>Episode 2: too long</title><guid isPermaLink="false">ep-2</guid>
@@ -158,6 +160,7 @@ def podcast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Si
     with SiteServer() as site, SiteServer() as media:
         media.routes.update({
             "/audio/ep1.wav": Resource(WAV, "audio/wav"),
+            "/audio/ep1-gzip.wav": Resource(WAV, "audio/wav", gzip=True),  # though asked for identity
             "/audio/ep2.mp3": Resource(bytes(OVER_CAP), "audio/mpeg"),
             "/audio/ep3.mp3": Resource(bytes(OVER_CAP), "audio/mpeg", chunked=True),
         })
@@ -189,9 +192,12 @@ def test_a_podcast_with_local_enclosures(podcast, tmp_path: Path):
     path, fm, body = posts["Episode 1: a tone"]
     slug = Path(path).stem
     assert fm["enclosures"] == [{"url": f"{media.base}/audio/ep1.wav", "type": "audio/wav", "length": len(WAV),
-                                 "file": f"{slug}/ep1.wav"}]
-    saved = archive / "posts" / Path(path).parent / slug / "ep1.wav"
-    assert saved.read_bytes() == WAV
+                                 "file": f"{slug}/ep1.wav"},
+                                {"url": f"{media.base}/audio/ep1-gzip.wav", "type": "audio/wav",
+                                 "file": f"{slug}/ep1-gzip.wav"}]
+    folder = archive / "posts" / Path(path).parent / slug
+    assert (folder / "ep1.wav").read_bytes() == WAV
+    assert (folder / "ep1-gzip.wav").read_bytes() == WAV  # its gzip content-encoding undone
     # The WARC holds it as a response record like any other, whole.
     records = {rec.rec_headers.get_header("WARC-Target-URI"): (rec, payload) for _f, rec, payload in warc_records(archive)
                if rec.rec_type == "response"}
@@ -219,9 +225,10 @@ def test_a_podcast_with_local_enclosures(podcast, tmp_path: Path):
     try:
         for html in (*renderers.marked([body]), *renderers.markdown_it([body])):
             audio = lxml.html.fragment_fromstring(html, create_parent="div").xpath("//figure/audio")
-            assert [a.get("src") for a in audio] == [f"{slug}/ep1.wav"], html
+            assert [a.get("src") for a in audio] == [f"{slug}/ep1.wav", f"{slug}/ep1-gzip.wav"], html
             assert audio[0].get("controls") is not None
             assert audio[0].getparent().xpath("figcaption/a/@href") == [f"{slug}/ep1.wav"]
+            assert audio[0].getparent().tag == "figure"
     finally:
         renderers.close()
 
@@ -408,10 +415,11 @@ def test_a_rebuild_saves_the_enclosure_again_from_the_warc(podcast, tmp_path: Pa
     archive = tmp_path / "data"
     shutil.copytree(podcast[0], archive)
     (post,) = [p for p, (fm, _b) in posts_of(archive).items() if fm["title"] == "Episode 1: a tone"]
-    saved = archive / "posts" / post[:-3] / "ep1.wav"
-    saved.unlink()
+    saved = [archive / "posts" / post[:-3] / name for name in ("ep1.wav", "ep1-gzip.wav")]
+    for path in saved:
+        path.unlink()
     run = postarc("reextract", "--archive", str(archive), timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
-    assert saved.read_bytes() == WAV and "Traceback" not in run.stderr
+    assert [path.read_bytes() for path in saved] == [WAV, WAV] and "Traceback" not in run.stderr
     (fm, body), (before, _body) = posts_of(archive)[post], posts_of(podcast[0])[post]
     assert fm["enclosures"] == before["enclosures"] and '<audio controls preload="metadata" src=' in body

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
+from typing import BinaryIO
 
 from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import BufferedReader, ChunkedDataReader
@@ -35,13 +37,18 @@ class StoredPayload:
     offset: int  # of the record in its WARC file
     length: int
 
+    @contextmanager
+    def open(self) -> Iterator[BinaryIO]:
+        """The payload as a stream, read as its record's gzip member is inflated."""
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            yield next(iter(ArchiveIterator(f))).raw_stream
+
     def read(self, start: int, count: int) -> Iterator[bytes]:
         """``count`` bytes of the payload from ``start``; the record's gzip member is inflated
         from its start (a member cannot be seeked into) but not kept."""
-        with self.path.open("rb") as f:
-            f.seek(self.offset)
-            record = next(iter(ArchiveIterator(f)))
-            yield from read_stream(record.raw_stream, start, count)
+        with self.open() as stream:
+            yield from read_stream(stream, start, count)
 
     def read_all(self) -> bytes:
         return b"".join(self.read(0, self.length))
