@@ -71,15 +71,20 @@ class ImageFailed(_MediaRequestFiltered):
     """
 
 
+def _write_inside(root: Path, path: str, data: bytes) -> None:
+    atomic_write(inside(root, path), data)
+
+
 class AtomicFSFilesStore(FSFilesStore):
     """``FSFilesStore`` that never leaves half a file and never writes outside its root.
 
-    The write (and its fsync, milliseconds of waiting) runs in a thread, off the reactor.
+    The write (its fsync, milliseconds of waiting) and the check that the path stays inside the
+    root (a ``realpath``, a syscall per path component) run in a thread, off the reactor.
     """
 
     async def persist_file(self, path: str, buf: BytesIO, info: MediaPipeline.SpiderInfo,
                            meta: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
-        await run_in_thread(atomic_write, inside(Path(self.basedir), path), buf.getvalue())
+        await run_in_thread(_write_inside, Path(self.basedir), path, buf.getvalue())
 
 
 class PostImagesPipeline(FilesPipeline):
@@ -119,20 +124,22 @@ class PostImagesPipeline(FilesPipeline):
         meta = {KIND_META: KIND_IMAGE, SOURCE_META: item.source}  # per-source byte counts
         return [Request(url, headers=headers, callback=NO_CALLBACK, meta=meta) for url in item.image_urls]
 
+    def media_to_download(self, request: Request, info: MediaPipeline.SpiderInfo, *,
+                          item: Post | None = None) -> None:
+        """Always download: files are named by their content's hash, unknown before the download,
+        so FilesPipeline's look for a stored copy (a name and a ``stat`` per image) finds none."""
+        return None
+
     def file_path(self, request: Request, response: Response | None = None,
                   info: MediaPipeline.SpiderInfo | None = None, *, item: Post | None = None) -> str:
-        assert item is not None
-        if response is None:
-            # Asked before the download, to look for a stored copy; content-hash names can't
-            # be known yet, so this name is never found and the image is fetched.
-            return f"{item.path}/{hashlib.sha1(request.url.encode()).hexdigest()}.pending"
+        assert item is not None and response is not None  # media_to_download never asks before the download
         digest = hashlib.sha256(response.body).hexdigest()[:16]
         ctype = response.headers.get("Content-Type", b"").decode("latin-1")
         return f"{item.path}/{digest}{extension_for(ctype, request.url)}"
 
-    async def file_downloaded(self, response: Response, request: Request, info: MediaPipeline.SpiderInfo, *,
-                              item: Any = None) -> str:
-        """FilesPipeline's, but an SVG is written without what runs or loads; the WARC keeps it as fetched.
+    async def _store_file(self, path: str, body: bytes, info: MediaPipeline.SpiderInfo) -> str:
+        """FilesPipeline's ``file_downloaded``, given the path (the body is hashed once), and an SVG
+        is written without what runs or loads; the WARC keeps it as fetched.
 
         An SVG is a document: opened on its own from a Hexo site (a reader clicks the image) it
         would run its scripts on the blog's origin. Cloudflare's svg-hush (py-svg-hush) keeps what
@@ -140,8 +147,6 @@ class PostImagesPipeline(FilesPipeline):
         well-formed UTF-8 XML, which no browser draws as an image either) fails like a broken
         image: the post links it where it was.
         """
-        path = self.file_path(request, response=response, info=info, item=item)
-        body = response.body
         if path.endswith(".svg"):
             try:
                 body = await run_in_thread(filter_svg, body, SVG_DATA_IMAGES)
@@ -168,7 +173,7 @@ class PostImagesPipeline(FilesPipeline):
         self.inc_stats(status)
         path = self.file_path(request, response=response, info=info, item=item)
         try:
-            checksum = await self.file_downloaded(response, request, info, item=item)
+            checksum = await self._store_file(path, response.body, info)
         except FileException as exc:
             raise ImageFailed(str(exc)) from exc
         return {"url": request.url, "path": path, "checksum": checksum, "status": status}
