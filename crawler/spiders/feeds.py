@@ -194,16 +194,18 @@ class FeedSpider(FeedEntrySpider):
                 dont_filter=True,
             )
 
-    def parse_feed(self, response: Response, source: Source) -> Iterator[Post | scrapy.Request]:
+    async def parse_feed(self, response: Response, source: Source) -> AsyncIterator[Post | scrapy.Request]:
+        """The feed's posts (or article requests), the feed parsed in the worker pool (``read_feed``)."""
         ledger = ledger_of(self.crawler)
         if response.status == 304:
             # Answer to the conditional request crawler.incremental made: nothing new to yield.
             ledger.set_status(source.name, NOT_MODIFIED)
             if source.name in self.histories and self.histories[source.name].next:
-                yield from self.history_request(response, source, None, head=True)
+                for request in self.history_request(response, source, None, head=True):
+                    yield request
             return
         try:
-            feed = parse_feed(response.body, response.url, response.headers.get("Content-Type", b"").decode("latin-1"))
+            feed = await self.read_feed(response, response.headers.get("Content-Type", b"").decode("latin-1"))
         except FeedError as exc:
             self.logger.error("source %s: %s: %s", source.name, response.url, exc)
             ledger.set_status(source.name, f"failed: {exc}")
@@ -211,12 +213,14 @@ class FeedSpider(FeedEntrySpider):
         for problem in feed.problems:
             self.logger.warning("source %s: %s: %s", source.name, response.url, problem)
         ledger.set_status(source.name, OK)
-        yield from self.feed_items(response, feed, source)
+        for out in self.feed_items(response, feed, source):
+            yield out
         if source.name in self.histories:
             if feed.complete:
                 self.history_step(source, None)
             else:
-                yield from self.history_request(response, source, feed.prev_archive or feed.next_page, head=True)
+                for request in self.history_request(response, source, feed.prev_archive or feed.next_page, head=True):
+                    yield request
 
     # -- feed history (RFC 5005), backfill: true --------------------------------------
 
@@ -250,19 +254,22 @@ class FeedSpider(FeedEntrySpider):
                               cb_kwargs={"source": source, "walk": walk},
                               meta={SOURCE_META: source.name, KIND_META: KIND_HISTORY}, dont_filter=True)
 
-    def parse_history(self, response: Response, source: Source, walk: bool = True) -> Iterator[Post | scrapy.Request]:
+    async def parse_history(self, response: Response, source: Source,
+                            walk: bool = True) -> AsyncIterator[Post | scrapy.Request]:
         try:
-            feed = parse_feed(response.body, response.url, response.headers.get("Content-Type", b"").decode("latin-1"))
+            feed = await self.read_feed(response, response.headers.get("Content-Type", b"").decode("latin-1"))
         except FeedError as exc:
             self.logger.warning("source %s: history document %s: %s; the next run tries it again",
                                 source.name, response.url, exc)
             return
-        yield from self.feed_items(response, feed, source, whole=True)  # source.limit is for the head
+        for out in self.feed_items(response, feed, source, whole=True):  # source.limit is for the head
+            yield out
         if not walk:
             return
         history = self.histories[source.name]
         history.fetched.append(history.next or response.url)
-        yield from self.history_request(response, source, feed.prev_archive or feed.next_page)
+        for request in self.history_request(response, source, feed.prev_archive or feed.next_page):
+            yield request
 
     def history_failed(self, failure: Failure) -> None:
         source: Source = failure.request.cb_kwargs["source"]
