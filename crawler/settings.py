@@ -82,6 +82,10 @@ DEFAULT_REQUEST_HEADERS = {
 # Politeness and bounded failure: no request waits forever, no response fills memory.
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 8
+# Outputs of one callback processed at once. Scrapy starts this many tasks for every response
+# with a callback, whatever it yields (100 by default: 0.48 ms of CPU for a page's one post, 0.09
+# at 16). A feed's posts beyond 16 wait for the worker pool anyway.
+CONCURRENT_ITEMS = 16
 DOWNLOAD_TIMEOUT = 30
 DOWNLOAD_MAXSIZE = 50 * 1024 * 1024
 # Article pages above this (decompressed) are archived but not extracted: the post keeps its feed
