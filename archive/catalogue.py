@@ -59,6 +59,24 @@ CREATE TABLE IF NOT EXISTS versions (
     markdown_offset   INTEGER,
     PRIMARY KEY (source, guid, captured)
 );
+CREATE TABLE IF NOT EXISTS story_keys (
+    key    TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    guid   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS story_members (
+    source       TEXT NOT NULL,
+    guid         TEXT NOT NULL,
+    owner_source TEXT NOT NULL,
+    owner_guid   TEXT NOT NULL,
+    feed_url     TEXT NOT NULL,
+    categories   TEXT NOT NULL DEFAULT '[]',
+    content_hash TEXT,
+    sketch       TEXT,
+    seq          INTEGER NOT NULL,
+    PRIMARY KEY (source, guid)
+);
+CREATE INDEX IF NOT EXISTS story_members_owner ON story_members (owner_source, owner_guid, seq);
 CREATE TABLE IF NOT EXISTS payloads (
     digest    TEXT PRIMARY KEY,
     uri       TEXT NOT NULL,
@@ -107,6 +125,26 @@ class VersionRow:
     warc_filename: str | None = None
     markdown_filename: str | None = None
     markdown_offset: int | None = None
+
+
+@dataclass
+class StoryMember:
+    """A feed entry under ``dedup: across`` and the post that holds its story: itself (the feed
+    that brought the story first) or another feed's post it was merged into (docs/sources.md)."""
+
+    source: str
+    guid: str
+    owner_source: str
+    owner_guid: str
+    feed_url: str  # front matter sources: of the story
+    categories: list[str] = field(default_factory=list)  # merged into the story's categories
+    content_hash: str | None = None  # of the entry (archive.policy): unchanged, it is skipped
+    sketch: str | None = None  # archive.stories.encode_sketch of its body
+    seq: int = 0  # when it first brought the story (ns): the order of sources:
+
+    @property
+    def owner(self) -> tuple[str, str]:
+        return self.owner_source, self.owner_guid
 
 
 BUSY_TIMEOUT = 60.0
@@ -197,6 +235,51 @@ class Catalogue:
         for row in self.db.execute("SELECT * FROM posts ORDER BY date DESC"):
             yield _post_row(row)
 
+    # -- stories (dedup: across) ------------------------------------------------------
+
+    def story_owners(self, keys: list[str]) -> dict[str, tuple[str, str]]:
+        """The post each known story key (``archive.stories``: URLs, fingerprint marks) names."""
+        found: dict[str, tuple[str, str]] = {}
+        for i in range(0, len(keys), 500):
+            part = keys[i:i + 500]
+            marks = ", ".join("?" * len(part))
+            for row in self.db.execute(f"SELECT key, source, guid FROM story_keys WHERE key IN ({marks})", part):
+                found[row["key"]] = (row["source"], row["guid"])
+        return found
+
+    def claim_story_keys(self, keys: list[str], source: str, guid: str, replace: bool = False) -> None:
+        """Name this post for each key that names none yet (all of them with ``replace``)."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        self.db.executemany(f"{verb} INTO story_keys VALUES (?, ?, ?)", [(k, source, guid) for k in keys])
+
+    def story_member(self, source: str, guid: str) -> StoryMember | None:
+        row = self.db.execute("SELECT * FROM story_members WHERE source=? AND guid=?", (source, guid)).fetchone()
+        return _member(row) if row else None
+
+    def story_members(self, owner_source: str, owner_guid: str) -> list[StoryMember]:
+        """The entries of one story, in the order the feeds brought it."""
+        rows = self.db.execute("SELECT * FROM story_members WHERE owner_source=? AND owner_guid=? ORDER BY seq",
+                               (owner_source, owner_guid))
+        return [_member(row) for row in rows]
+
+    def save_story_member(self, member: StoryMember) -> None:
+        """Add or update an entry of a story; its ``seq`` stays the first one given."""
+        values = asdict(member)
+        values["categories"] = json.dumps(member.categories, ensure_ascii=False)
+        cols, marks = ", ".join(values), ", ".join(f":{k}" for k in values)
+        updates = ", ".join(f"{k}=excluded.{k}" for k in values if k not in ("source", "guid", "seq"))
+        self.db.execute(f"INSERT INTO story_members ({cols}) VALUES ({marks}) "
+                        f"ON CONFLICT(source, guid) DO UPDATE SET {updates}", values)
+
+    def story_rows(self) -> Iterator[tuple[str, str, str]]:
+        """Every story key and its post, for copying into a shared state."""
+        for row in self.db.execute("SELECT key, source, guid FROM story_keys"):
+            yield row["key"], row["source"], row["guid"]
+
+    def all_story_members(self) -> Iterator[StoryMember]:
+        for row in self.db.execute("SELECT * FROM story_members"):
+            yield _member(row)
+
     # -- versions --------------------------------------------------------------------
 
     def versions(self, source: str, guid: str) -> list[VersionRow]:
@@ -264,6 +347,12 @@ class Catalogue:
         gone = [(row["digest"],) for row in rows if row["record_id"] not in keep]
         self.db.executemany("DELETE FROM payloads WHERE digest=?", gone)
         return len(gone)
+
+
+def _member(row: sqlite3.Row) -> StoryMember:
+    values = dict(row)
+    values["categories"] = json.loads(values["categories"] or "[]")
+    return StoryMember(**values)
 
 
 def _post_row(row: sqlite3.Row) -> PostRow:

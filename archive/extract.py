@@ -18,6 +18,7 @@ from lxml.html import HtmlElement
 from archive import prune
 from archive.html import (BLOCK_TAGS, Fragment, clean_fragment, normalise_pre, parse_sized, settle_images,
                           unwrap_proxy)
+from archive.stories import Sketch, page_canonical, sketch
 
 # A feed body shorter than this share of the page's main text may be a summary of it…
 SUMMARY_RATIO = 0.6
@@ -63,6 +64,8 @@ class Body:
     source: str  # "feed" or "page"
     image_urls: list[str]
     named: dict[str, str] = field(default_factory=dict)  # image URL -> the proxied URL named
+    canonical: str | None = None  # the page's <link rel="canonical">, as archive.stories keys stories
+    sketch: Sketch = (0, [])  # archive.stories' fingerprint of the body's text
 
 
 def extract_page(page_html: str, page_url: str | None) -> str:
@@ -121,7 +124,8 @@ def choose_body(feed_html: str, base_url: str | None, page_html: str | None = No
         page = _Candidate(_page_fragment(page_html, page_url), "page")
         if feed.summarises(page):
             chosen = page
-    return Body(html=chosen.html, source=chosen.source, image_urls=chosen.image_urls, named=chosen.named)
+    return Body(html=chosen.html, source=chosen.source, image_urls=chosen.image_urls, named=chosen.named,
+                canonical=page_canonical(page_html, page_url), sketch=sketch(chosen.text))
 
 
 class _Candidate:

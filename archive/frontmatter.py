@@ -81,3 +81,22 @@ def _mapping(block: str) -> dict[str, Any]:
             continue
         return meta if isinstance(meta, dict) else {}
     return {}
+
+
+def with_story(text: str, sources: list[str], categories: list[str]) -> str | None:
+    """A post file with its story's ``sources:`` (after ``source:``) and ``categories:`` set
+    (``pipelines.stories``), the rest as it was; None if it has them already (nothing to write)
+    or has no front matter to set them in."""
+    meta, body = read_front_matter(text)
+    if not meta or (meta.get("sources") == sources and meta.get("categories") == categories):
+        return None
+    fields: dict[str, Any] = {}
+    for key, value in meta.items():
+        if key == "sources":
+            continue
+        fields[key] = categories if key == "categories" else value
+        if key == "source":
+            fields["sources"] = sources
+    fields.setdefault("categories", categories)
+    fields.setdefault("sources", sources)
+    return render_post(fields, body)

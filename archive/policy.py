@@ -6,11 +6,16 @@ No Scrapy here: the crawl's components (``crawler.incremental``, ``pipelines.ded
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archive.catalogue import PostRow
+
+if TYPE_CHECKING:
+    from archive.state import CrawlState
 
 
 def content_hash(title: str, link: str | None, body: str | None) -> str:
@@ -35,6 +40,17 @@ def is_unchanged(known: PostRow | None, digest: str, posts_dir: Path, retries: i
     Markdown is still there)."""
     return (known is not None and known.content_hash == digest and (posts_dir / f"{known.path}.md").exists()
             and not retry_due(known.incomplete_runs, retries))
+
+
+def merged_as(state: CrawlState, source: str, guid: str) -> PostRow | None:
+    """What a feed entry merged into another feed's post (one story, ``dedup: across``) is
+    archived as: that post's row with the entry's own hash, so that ``is_unchanged`` answers
+    for it as for a post of its own."""
+    member = state.story_member(source, guid)
+    if member is None or member.owner == (source, guid):
+        return None
+    owner = state.post(*member.owner)
+    return dataclasses.replace(owner, content_hash=member.content_hash, incomplete_runs=0) if owner else None
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -4,7 +4,8 @@
   archive (``crawler.lock``), nothing to run besides it.
 - ``archive.state_redis.RedisState`` — Redis, for several workers on one or more machines
   crawling into one archive: what they must agree on (posts already archived and their content
-  hashes, paths, feed validators, payload digests for revisits, who writes which post) is in
+  hashes, paths, the story index, feed validators, payload digests for revisits, who writes
+  which post) is in
   Redis, and each change is also written to ``state.sqlite`` for the tools that read the
   archive (replay, verify, export-wacz, reextract).
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, Protocol
 
-from archive.catalogue import PostRow
+from archive.catalogue import PostRow, StoryMember
 
 
 class CrawlState(Protocol):
@@ -30,6 +31,21 @@ class CrawlState(Protocol):
         """Ask for ``path`` (under ``posts/``) for this post; False: another post has it."""
 
     def save_post(self, row: PostRow) -> None: ...
+
+    def story_owners(self, keys: list[str]) -> dict[str, tuple[str, str]]:
+        """The post (source, guid) each known story key names (``archive.stories``)."""
+
+    def claim_story_keys(self, keys: list[str], source: str, guid: str, replace: bool = False) -> None:
+        """Name this post for each key that names none yet (first wins; all with ``replace``)."""
+
+    def story_member(self, source: str, guid: str) -> StoryMember | None:
+        """The story a feed entry belongs to (``dedup: across``), if it was archived so."""
+
+    def story_members(self, owner_source: str, owner_guid: str) -> list[StoryMember]:
+        """Every entry of the story a post holds, in the order the feeds brought it."""
+
+    def save_story_member(self, member: StoryMember) -> None:
+        """Add or update an entry of a story (its ``seq`` stays the first one given)."""
 
     def source_state(self, name: str) -> dict[str, Any] | None:
         """``url``, ``etag``, ``last_modified``, ``last_run``, ``last_status`` of a source."""

@@ -8,6 +8,9 @@ database):
 ``P:paths``                 hash         Markdown path → ``source NUL guid`` that owns it
 ``P:sources``               hash         source name → its state (validators, last run; JSON)
 ``P:payloads``              hash         payload digest → its first capture (JSON)
+``P:story:keys``            hash         story key (URL, fingerprint mark) → ``source NUL guid`` of its post
+``P:story:members``         hash         ``source NUL guid`` → the entry's story (JSON)
+``P:story:of:<sha1>``       set          ``source NUL guid`` of every entry of one post's story
 ``P:payloads:<WARC file>``  set          digests first captured in that file (for repairs)
 ``P:claim:<sha1>``          string, TTL  worker writing one version (content hash) of a post
 ``P:alive:<worker>``        string, TTL  there while the worker's heartbeat runs
@@ -29,7 +32,7 @@ from typing import Any
 
 import redis
 
-from archive.catalogue import Catalogue, PostRow
+from archive.catalogue import Catalogue, PostRow, StoryMember
 
 SOURCE_FIELDS = ("url", "etag", "last_modified", "last_run", "last_status", "backfill")
 #: A claim outlives its post's pipelines by far; past that, the post's row answers instead.
@@ -57,6 +60,8 @@ class Keys:
         self.sources = f"{prefix}:sources"
         self.payloads = f"{prefix}:payloads"
         self.seeded = f"{prefix}:seeded"
+        self.story_keys = f"{prefix}:story:keys"
+        self.story_members = f"{prefix}:story:members"
         self.alive_prefix = f"{prefix}:alive:"
 
     def alive(self, worker: str) -> str:
@@ -64,6 +69,10 @@ class Keys:
 
     def file_payloads(self, filename: str) -> str:
         return f"{self.payloads}:{filename}"
+
+    def story_of(self, source: str, guid: str) -> str:
+        digest = hashlib.sha1(_post_key(source, guid).encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{self.prefix}:story:of:{digest}"
 
     def claim(self, source: str, guid: str, content_hash: str) -> str:
         digest = hashlib.sha1(f"{source}\0{guid}\0{content_hash}".encode("utf-8", "surrogatepass")).hexdigest()
@@ -108,6 +117,11 @@ class RedisState:
             pipe.hsetnx(self.keys.paths, row.path, key)
             if n % SEED_BATCH == 0:
                 pipe.execute()
+        for key, source, guid in self.record.story_rows():
+            pipe.hsetnx(self.keys.story_keys, key, _post_key(source, guid))
+        for member in self.record.all_story_members():
+            pipe.hsetnx(self.keys.story_members, _post_key(member.source, member.guid), _dumps(asdict(member)))
+            pipe.sadd(self.keys.story_of(*member.owner), _post_key(member.source, member.guid))
         for state in self.record.sources():
             pipe.hsetnx(self.keys.sources, state["name"], _dumps(state))
         for row in self.record.payloads():
@@ -141,6 +155,45 @@ class RedisState:
         pipe.hset(self.keys.paths, row.path, key)
         pipe.execute()
         self.record.save_post(row)
+
+    # -- stories (dedup: across) ------------------------------------------------------
+
+    def story_owners(self, keys: list[str]) -> dict[str, tuple[str, str]]:
+        if not keys:
+            return {}
+        values = self.redis.hmget(self.keys.story_keys, keys)
+        return {k: tuple(v.split("\0", 1)) for k, v in zip(keys, values) if v}  # type: ignore[misc]
+
+    def claim_story_keys(self, keys: list[str], source: str, guid: str, replace: bool = False) -> None:
+        if not keys:
+            return
+        owner = _post_key(source, guid)
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:  # first wins, across workers too
+            (pipe.hset if replace else pipe.hsetnx)(self.keys.story_keys, key, owner)
+        pipe.execute()
+        self.record.claim_story_keys(keys, source, guid, replace)
+
+    def story_member(self, source: str, guid: str) -> StoryMember | None:
+        raw = self.redis.hget(self.keys.story_members, _post_key(source, guid))
+        return StoryMember(**json.loads(raw)) if raw else None
+
+    def story_members(self, owner_source: str, owner_guid: str) -> list[StoryMember]:
+        keys = sorted(self.redis.smembers(self.keys.story_of(owner_source, owner_guid)))
+        raws = self.redis.hmget(self.keys.story_members, keys) if keys else []
+        members = [StoryMember(**json.loads(raw)) for raw in raws if raw]
+        return sorted((m for m in members if m.owner == (owner_source, owner_guid)), key=lambda m: m.seq)
+
+    def save_story_member(self, member: StoryMember) -> None:
+        key = _post_key(member.source, member.guid)
+        values = asdict(member)
+        if known := self.story_member(member.source, member.guid):
+            values["seq"] = known.seq  # first brought, as the SQLite upsert keeps it
+        pipe = self.redis.pipeline()
+        pipe.hset(self.keys.story_members, key, _dumps(values))
+        pipe.sadd(self.keys.story_of(*member.owner), key)
+        pipe.execute()
+        self.record.save_story_member(member)
 
     # -- sources ---------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy import Request, signals
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 
-from archive.policy import is_unchanged, retry_due
+from archive.policy import is_unchanged, merged_as, retry_due
 from crawler.credentials import credentials_of
 from crawler.items import Post, post_hash
 from crawler.ledger import BACKFILL, BYTES, RETRY_NEXT, UNCHANGED, SourceLedger, ledger_of
@@ -150,8 +150,10 @@ class SkipUnchangedMiddleware(_CatalogueReader, BaseSpiderMiddleware):
         return None if isinstance(item, Post) and not item.revisit and self._unchanged(item) else item
 
     def _unchanged(self, post: Post) -> bool:
-        if not is_unchanged(self.catalogue.post(post.source, post.guid), post_hash(post), self.posts_dir,
-                            self.retries):
+        known = self.catalogue.post(post.source, post.guid)
+        if known is None and post.dedup == "across":  # an entry merged into another feed's post
+            known = merged_as(self.catalogue, post.source, post.guid)
+        if not is_unchanged(known, post_hash(post), self.posts_dir, self.retries):
             return False
         self.ledger.inc(post.source, UNCHANGED)
         return True

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from archive.enclosures import Enclosure
 from archive.policy import content_hash
+from archive.stories import Sketch
 from archive.warc.writer import Written
 
 
@@ -46,6 +47,7 @@ class Post:
     image_proxy: str | None = None
     enclosures_mode: str = "link"  # the source's ``enclosures:``: link | local
     max_enclosure_bytes: int = 0  # the source's ``max_enclosure_mb``, in bytes (0: no cap)
+    dedup: str = "across"  # one post per story across feeds, or "within" one feed only (sources.yaml)
 
     # From the pipelines.
     date: datetime | None = None
@@ -60,6 +62,11 @@ class Post:
     incomplete_runs: int = 0
     body_html: str = ""
     body_source: str = ""
+    page_canonical: str | None = None  # the article page's <link rel="canonical"> (archive.stories)
+    sketch: Sketch = (0, [])  # the body's fingerprint (archive.stories)
+    # The story's feeds and categories when more than one feed carried it (pipelines.stories).
+    story_sources: list[str] = field(default_factory=list)
+    story_categories: list[str] = field(default_factory=list)
     image_urls: list[str] = field(default_factory=list)
     image_paths: dict[str, str] = field(default_factory=dict)  # image URL -> posts/-relative file
     image_named: dict[str, str] = field(default_factory=dict)  # image URL -> proxied URL the HTML named

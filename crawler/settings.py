@@ -144,6 +144,7 @@ ITEM_PIPELINES = {
     "pipelines.dates.DatesPipeline": 100,
     "pipelines.dedup.DedupPipeline": 200,
     "pipelines.extract.ExtractPipeline": 300,
+    "pipelines.stories.StoryPipeline": 320,  # one post per story across feeds (dedup: across)
     "pipelines.versions.VersionPipeline": 350,
     "pipelines.images.PostImagesPipeline": 400,
     "pipelines.aliases.AliasRecordsPipeline": 410,  # images also under the proxied URL the HTML named

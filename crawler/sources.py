@@ -143,6 +143,8 @@ class Source(BaseModel):
     # Fetch again, on every run, the article pages of posts published within this window
     # (conditional requests): edits the feed does not announce become versions.
     revisit: str | None = None
+    # One post per story across feeds (canonical URL, else body fingerprint), or per feed only.
+    dedup: Literal["across", "within"] = "across"
 
     @field_validator("url")
     @classmethod

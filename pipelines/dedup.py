@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from scrapy.exceptions import DropItem
 
 from archive.markdown import post_path, slugify
-from archive.policy import is_unchanged
+from archive.policy import is_unchanged, merged_as
 from crawler.items import Post, post_hash
 from crawler.ledger import UNCHANGED, ledger_of
 from crawler.state import state_of
@@ -61,8 +61,9 @@ class DedupPipeline:
         self.seen.add((item.source, item.guid))
         item.content_hash = post_hash(item)
         known = self.catalogue.post(item.source, item.guid)
+        archived = known or (merged_as(self.catalogue, item.source, item.guid) if item.dedup == "across" else None)
         # A revisited page is compared after extraction (pipelines.versions), not by the entry.
-        if not item.revisit and is_unchanged(known, item.content_hash, self.archive_dir / "posts", self.retries):
+        if not item.revisit and is_unchanged(archived, item.content_hash, self.archive_dir / "posts", self.retries):
             self.ledger.inc(item.source, UNCHANGED)
             raise DropItem(f"unchanged: {item.guid}", log_level="DEBUG")
         if not self.catalogue.claim_post(item.source, item.guid, item.content_hash):

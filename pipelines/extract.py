@@ -53,6 +53,7 @@ class ExtractPipeline:
             body = await self.pool.run(choose_body, item.feed_html, base)
         item.body_html, item.body_source, item.image_urls = body.html, body.source, body.image_urls
         item.image_named = body.named
+        item.page_canonical, item.sketch = body.canonical, body.sketch
         if body.source == "feed" and not visible_text(body.html) and (text := visible_text(item.feed_html)):
             # Nested too deep (thousands of levels) or otherwise past what the parser reads: the
             # body came out empty though the feed's HTML shows text. That text is kept, plain.

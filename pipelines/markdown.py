@@ -78,7 +78,8 @@ class MarkdownPipeline:
         date: Any = item.date if self.date_format == "iso" else format_date(item.date, self.date_format)
         return {
             "title": plain_text(item.title) or "(untitled)",
-            "categories": [c for c in (plain_text(c, NAME_MAX) for c in item.categories) if c],
+            "categories": [c for c in (plain_text(c, NAME_MAX) for c in item.story_categories or item.categories)
+                           if c],
             "headimg": first,
             "author": plain_text(item.author, NAME_MAX),
             "comments": False,
@@ -87,6 +88,7 @@ class MarkdownPipeline:
             "link": item.link,
             "guid": item.guid,
             "source": item.feed_url,
+            "sources": item.story_sources or None,  # every feed that carried the story (pipelines.stories)
             "enclosures": self.enclosures(item) or None,
             "archived": now,
             "updated": now if item.is_update else None,

@@ -73,6 +73,7 @@ class FeedEntrySpider(scrapy.Spider):
             image_proxy=source.image_proxy,
             enclosures_mode=source.enclosures,
             max_enclosure_bytes=source.max_enclosure_mb * MB,
+            dedup=source.dedup,
         )
 
     async def read_feed(self, response: Response, content_type: str) -> Feed:

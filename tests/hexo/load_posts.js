@@ -15,6 +15,7 @@ async function main() {
     content_length: p.content.length,
     has_images: /<img /.test(p.content),
     enclosures: p.enclosures || null,
+    sources: p.sources || null,
   }));
   process.stdout.write(JSON.stringify(posts));
   await hexo.exit();
