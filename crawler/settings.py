@@ -102,6 +102,8 @@ POSTARC_RETRY_BACKOFF_MAX = 60.0
 # A post archived without its article page or an image (their fetch failed) is fetched again
 # in up to this many later runs, until it is whole (crawler.incremental); 0: never.
 POSTARC_RETRY_INCOMPLETE = 3
+# Seconds an entry whose story another crawl process is writing waits for that post (pipelines.stories).
+POSTARC_STORY_WAIT = 60
 AUTOTHROTTLE_ENABLED = True
 AUTOTHROTTLE_START_DELAY = 0.0
 AUTOTHROTTLE_TARGET_CONCURRENCY = 4.0

@@ -24,6 +24,7 @@ from scrapy.exceptions import DropItem
 from scrapy.utils.asyncio import run_in_thread
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred, DeferredLock
+from twisted.internet.task import deferLater
 
 from archive.catalogue import PostRow, StoryMember
 from archive.frontmatter import with_story
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MERGED = "merged"  # ledger: entries merged into another feed's post
+POLL_S = 0.25  # how often a story's post being written by another process is looked for
 
 
 def url_keys(item: Post) -> list[str]:
@@ -53,7 +55,7 @@ def url_keys(item: Post) -> list[str]:
 
 
 def mark_keys(sketch: tuple[int, list[int]]) -> list[str]:
-    return [f"mark {h:016x}" for h in index_marks(sketch)]
+    return [f"mark {h:08x}" for h in index_marks(sketch)]
 
 
 def story_fields(members: list[StoryMember]) -> tuple[list[str], list[str]]:
@@ -83,6 +85,8 @@ class StoryPipeline:
         self.ledger = ledger_of(crawler)
         self.stats = crawler.stats
         self.writing: dict[tuple[str, str], Deferred[None]] = {}  # stories' first posts under way
+        self.done: set[tuple[str, str]] = set()  # stories' first posts this process finished with
+        self.wait_s = crawler.settings.getfloat("POSTARC_STORY_WAIT")
         self.locks: dict[str, DeferredLock] = {}  # one rewrite of a post file at a time
 
     @classmethod
@@ -99,6 +103,7 @@ class StoryPipeline:
     def item_done(self, item: Any, **kwargs: Any) -> None:
         """A story's first post is written (or failed): the entries waiting on it go on."""
         if isinstance(item, Post) and (waiting := self.writing.pop((item.source, item.guid), None)):
+            self.done.add((item.source, item.guid))
             waiting.callback(None)
 
     async def process_item(self, item: Post) -> Post:
@@ -110,25 +115,26 @@ class StoryPipeline:
             return item
         member = self.state.story_member(*me)
         owner = member.owner if member else (me if item.is_update else self.find(item))
+        replace = False
         if owner != me and owner is not None:
-            if (waiting := self.writing.get(owner)) is not None:
-                await maybe_deferred_to_future(waiting)
-            row = self.state.post(*owner)
-            if row is not None:
+            if (row := await self.story_post(owner)) is not None:
                 await self.merge(item, row)
                 raise DropItem(f"one story with {row.path}: {item.guid}", log_level="DEBUG")
             replace = True  # the story's first post was never written: this one holds it now
-        else:
-            replace = False
+        self.save_member(item, me, member)  # its sketch first: whoever finds its marks reads it
         self.state.claim_story_keys(url_keys(item) + mark_keys(item.sketch), *me, replace=replace)
-        self.save_member(item, me, member)
         self.writing.setdefault(me, Deferred())
         self.fill(item)
         return item
 
     def find(self, item: Post) -> tuple[str, str] | None:
-        """The post of another feed that holds this story: by URL, else by fingerprint."""
+        """The post of another feed that holds this story: by URL, else by fingerprint.
+
+        The URL keys are claimed first, first come first served in the crawl state, so that of
+        two processes (``--processes``, Redis workers) meeting one story at once, one holds it.
+        """
         urls, marks = url_keys(item), mark_keys(item.sketch)
+        self.state.claim_story_keys(urls, item.source, item.guid)
         owners = self.state.story_owners(urls + marks)
         for key in urls:
             if (owner := owners.get(key)) and owner[0] != item.source:
@@ -136,9 +142,31 @@ class StoryPipeline:
         candidates = dict.fromkeys(o for k in marks if (o := owners.get(k)) and o[0] != item.source)
         for owner in candidates:
             known = self.state.story_member(*owner)
-            if known and same_story(item.sketch, decode_sketch(known.sketch)):
+            if known and known.owner == owner and same_story(item.sketch, decode_sketch(known.sketch)):
                 return owner
         return None
+
+    async def story_post(self, owner: tuple[str, str]) -> PostRow | None:
+        """The post row of the story ``owner`` holds, once written: waited for when this run (or
+        another process) writes it now, followed when ``owner`` was itself merged into another
+        post; None if it never comes (its writing failed, or ``POSTARC_STORY_WAIT`` passed)."""
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            if (row := self.state.post(*owner)) is not None:
+                return row
+            member = self.state.story_member(*owner)
+            if member is not None and member.owner != owner:
+                owner = member.owner
+            elif (waiting := self.writing.get(owner)) is not None:
+                await maybe_deferred_to_future(waiting)
+            elif owner in self.done:
+                return None  # this process was writing it, and failed
+            elif time.monotonic() > deadline:
+                return None
+            else:  # claimed by another process, not written yet
+                from twisted.internet import reactor  # the one Scrapy installed
+
+                await maybe_deferred_to_future(deferLater(reactor, POLL_S, lambda: None))
 
     def save_member(self, item: Post, owner: tuple[str, str], known: StoryMember | None) -> None:
         self.state.save_story_member(StoryMember(

@@ -39,6 +39,9 @@ def both_sources(tmp_path: Path, one: SiteServer, two: SiteServer) -> Path:
     first = sources_yaml(one.base)
     second = sources_yaml(two.base).split("sources:\n", 1)[1]
     second = second.replace("name: demo-", "name: two-").replace("rsshub://rss.xml", f"{two.base}/rss.xml")
+    # Two copies of one aggregator: under dedup: across each story would be one post, kept by
+    # whichever process met it first. What is compared here is one post per entry.
+    first = first.replace("sources:\n", "defaults:\n  dedup: within\nsources:\n", 1)
     return write_sources(tmp_path, first + second)
 
 

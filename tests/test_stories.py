@@ -236,3 +236,23 @@ def test_story_urls_lose_tracking_but_keep_meaning():
     # A template whose every page names the home page names no story; a canonical in the body is no canonical.
     assert page_canonical('<head><link rel="canonical" href="https://example.com/"></head>', "https://example.com/p") is None
     assert page_canonical('<head></head><body><link rel="canonical" href="/x/1">', "https://example.com/p") is None
+
+
+def test_two_crawl_processes_meeting_one_story_write_it_once(tmp_path: Path):
+    """--processes 2, a feed on each of two loopback hosts, linking the same articles: the
+    process that claims a story's URL first writes it, the other waits for the post and joins it."""
+    with SiteServer(host="127.0.0.1") as one, SiteServer(host="127.0.0.2") as two:
+        serve(one)
+        two.routes.update({"/robots.txt": one.routes["/robots.txt"], "/b/feed.xml": one.routes["/b/feed.xml"]})
+        path = write_sources(tmp_path, "defaults:\n  follow_links: true\nsources:\n"
+                             f"  - name: alpha\n    url: {one.url('/a/feed.xml')}\n    categories: [Alpha]\n"
+                             f"  - name: beta\n    url: {two.url('/b/feed.xml')}\n    categories: [Beta]\n")
+        archive = tmp_path / "archive"
+        crawl(path, archive, "--all", "--processes", "2")
+        posts = by_guid(archive)
+    assert len(posts) == 6, sorted(posts)
+    stories = [fm for fm, _body in posts.values() if "sources" in fm]
+    assert len(stories) == 3
+    for fm in stories:
+        assert sorted(fm["sources"]) == [one.url("/a/feed.xml"), two.url("/b/feed.xml")]
+        assert set(fm["categories"]) == {"Alpha", "Beta"}

@@ -105,7 +105,8 @@ class UrlSpider(FeedEntrySpider):
                 self.resolve(response, "feed", str(exc))
             return
         source = Source(name=feed_source_name(response.url), url=response.url, categories=self.categories,
-                        timezone=self.timezone, follow_links=self.follow_links, limit=self.limit)
+                        timezone=self.timezone, follow_links=self.follow_links, limit=self.limit,
+                        dedup="within")  # one post per URL or entry asked for: no sources file to say otherwise
         for problem in feed.problems:
             self.logger.warning("%s: %s", response.url, problem)
         self.resolve(response, "feed", posts=len(self.entries(feed, source)))
@@ -136,6 +137,7 @@ class UrlSpider(FeedEntrySpider):
             page_html=html,
             capture=response.meta.get(CAPTURE_META),
             requested_url=response.meta[URL_META],
+            dedup="within",
         )
 
     def failed(self, failure: Failure) -> None:
