@@ -24,6 +24,7 @@ BACKFILL = "backfill"
 #: Counts read by the summary table (``crawler.runner.SourceReport``) and the progress line.
 ENTRIES, NEW, UPDATED, UNCHANGED, BYTES = "entries", "new", "updated", "unchanged", "bytes"
 PAGE_FAILED, IMAGES_FAILED, RETRY_NEXT = "page_failed", "images_failed", "retry_next"
+ENCLOSURES_FAILED = "enclosures_failed"
 
 
 def stats_key(source: str, what: str) -> str:

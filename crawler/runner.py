@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from archive.catalogue import Catalogue
 from archive.policy import parse_time
-from crawler.ledger import BYTES, ENTRIES, IMAGES_FAILED, NEW, PAGE_FAILED, RETRY_NEXT, UNCHANGED, UPDATED, SourceLedger
+from crawler.ledger import (BYTES, ENCLOSURES_FAILED, ENTRIES, IMAGES_FAILED, NEW, PAGE_FAILED, RETRY_NEXT, UNCHANGED,
+                            UPDATED, SourceLedger)
 from crawler.progress import human_bytes
 from crawler.protocol import ELSEWHERE, NOT_MODIFIED, OK, STARTED
 from crawler.shared import is_shared
@@ -103,7 +104,7 @@ def source_reports(ledger: SourceLedger, config: SourcesFile, only: str = "") ->
             new=ledger.count(name, NEW),
             updated=ledger.count(name, UPDATED),
             unchanged=ledger.count(name, UNCHANGED),
-            failed=ledger.count(name, PAGE_FAILED) + ledger.count(name, IMAGES_FAILED),
+            failed=sum(ledger.count(name, what) for what in (PAGE_FAILED, IMAGES_FAILED, ENCLOSURES_FAILED)),
             bytes=ledger.count(name, BYTES),
             retry_next=ledger.count(name, RETRY_NEXT),
         ))

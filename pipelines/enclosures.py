@@ -26,6 +26,7 @@ from archive.markdown import atomic_write, inside
 from crawler.diskfull import DiskFullGuard
 from crawler.failures import describe, http_reason
 from crawler.items import Post
+from crawler.ledger import ENCLOSURES_FAILED, ledger_of
 from crawler.protocol import CAPTURE_HEAD_META, KIND_ENCLOSURE, KIND_META, SOURCE_META, SPOOL_META, SPOOLED_META
 
 if TYPE_CHECKING:
@@ -74,6 +75,11 @@ class EnclosuresPipeline:
             await self.fetch(item, enclosure.url, taken)
         return item
 
+    def failed(self, item: Post) -> None:
+        """Counted as the stat ``postarc/enclosures/failed`` and in the source's ``fail`` column."""
+        self.crawler.stats.inc_value("postarc/enclosures/failed")
+        ledger_of(self.crawler).inc(item.source, ENCLOSURES_FAILED)
+
     def request(self, item: Post, url: str) -> Request:
         referer = item.page_url or item.link
         return Request(url, callback=NO_CALLBACK, headers={"Accept-Encoding": "identity",
@@ -90,14 +96,14 @@ class EnclosuresPipeline:
             if reason == "too large":
                 reason = f"too large: more than max_enclosure_mb ({item.max_enclosure_bytes // (1024 * 1024)})"
             logger.warning("enclosure %s failed (%s); the post links it", url, reason)
-            self.crawler.stats.inc_value("postarc/enclosures/failed")
+            self.failed(item)
             return
         spooled = response.meta.get(SPOOLED_META)
         try:
             if response.status != 200:
                 logger.warning("enclosure %s failed (%s); the post links it", url,
                                http_reason(response.status, response.headers.get("Location")))
-                self.crawler.stats.inc_value("postarc/enclosures/failed")
+                self.failed(item)
                 return
             ctype = response.headers.get("Content-Type", b"").decode("latin-1")
             name = local_name(response.url, ctype, taken)
@@ -107,7 +113,7 @@ class EnclosuresPipeline:
                 await run_in_thread(_save, inside(self.posts_dir, relative), spooled, response.body, encoding)
             except (ValueError, zlib.error, EOFError) as exc:  # not what its Content-Encoding says
                 logger.warning("enclosure %s failed (%s); the post links it", url, describe(exc))
-                self.crawler.stats.inc_value("postarc/enclosures/failed")
+                self.failed(item)
                 return
             except OSError as exc:
                 if self.disk_full is not None:
