@@ -239,11 +239,14 @@ def _copy_children(first: LexborNode | None, parent: HtmlElement) -> int:
     """
     # _Element.set, not HtmlElement.set: lxml.html's override is a Python call per attribute.
     sub_element, set_attribute, not_xml, names = etree.SubElement, etree._Element.set, _NOT_XML_CHAR, _NAME_OK
-    stack: list[tuple[LexborNode | None, HtmlElement]] = [(first, parent)]
+    # (node, the element it goes into, the element the next text is the tail of: None for
+    # into's text, True for not known). Knowing it saves len(into), a walk of into's children.
+    stack: list[tuple[LexborNode | None, HtmlElement, HtmlElement | bool | None]] = [(first, parent, True)]
     elements = 0
     while stack:
-        node, into = stack.pop()
-        last = into[-1] if len(into) else None  # the element the next text is the tail of
+        node, into, last = stack.pop()
+        if last is True:
+            last = into[-1] if len(into) else None
         while node is not None:
             tag = node.tag
             if tag == "-text":
@@ -280,12 +283,12 @@ def _copy_children(first: LexborNode | None, parent: HtmlElement) -> int:
                                 except ValueError:
                                     set_attribute(el, name, not_xml.sub("", value))
                     if child is not None:
-                        stack.append((node.next, into))
+                        stack.append((node.next, into, el))
                         node, into, last = child, el, None
                         continue
                     last = el
                 elif child is not None:
-                    stack.append((node.next, into))  # the children take the element's place
+                    stack.append((node.next, into, True))  # the children take the element's place
                     node = child
                     continue
             node = node.next
