@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, BinaryIO
 from scrapy import Request
 from scrapy.http.request import NO_CALLBACK
 from scrapy.utils.asyncio import run_in_thread
+from twisted.python.failure import Failure
 
 from archive.enclosures import decoded, local_name
 from archive.markdown import atomic_write, inside
 from crawler.diskfull import DiskFullGuard
-from crawler.failures import describe, http_reason
+from crawler.failures import Transient, describe, http_reason
 from crawler.items import Post
 from crawler.ledger import ENCLOSURES_FAILED, ledger_of
 from crawler.protocol import CAPTURE_HEAD_META, KIND_ENCLOSURE, KIND_META, SOURCE_META, SPOOL_META, SPOOLED_META
@@ -61,6 +62,7 @@ class EnclosuresPipeline:
         self.posts_dir = Path(crawler.settings["POSTARC_ARCHIVE_DIR"]).resolve() / "posts"
         self.timeout = crawler.settings.getfloat("POSTARC_ENCLOSURE_TIMEOUT")
         self.disk_full = crawler.get_extension(DiskFullGuard)
+        self.transient = Transient(crawler.settings)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -75,8 +77,12 @@ class EnclosuresPipeline:
             await self.fetch(item, enclosure.url, taken)
         return item
 
-    def failed(self, item: Post) -> None:
-        """Counted as the stat ``postarc/enclosures/failed`` and in the source's ``fail`` column."""
+    def failed(self, item: Post, url: str, transient: bool = False) -> None:
+        """Counted as the stat ``postarc/enclosures/failed`` and in the source's ``fail`` column;
+        a failure a later run may not meet (a 503, a timeout) leaves the post incomplete, so that
+        the next runs archive it again (``POSTARC_RETRY_INCOMPLETE``), as for its images."""
+        if transient:
+            item.missing.append(url)
         self.crawler.stats.inc_value("postarc/enclosures/failed")
         ledger_of(self.crawler).inc(item.source, ENCLOSURES_FAILED)
 
@@ -96,14 +102,14 @@ class EnclosuresPipeline:
             if reason == "too large":
                 reason = f"too large: more than max_enclosure_mb ({item.max_enclosure_bytes // (1024 * 1024)})"
             logger.warning("enclosure %s failed (%s); the post links it", url, reason)
-            self.failed(item)
+            self.failed(item, url, self.transient.failure(Failure(exc)))
             return
         spooled = response.meta.get(SPOOLED_META)
         try:
             if response.status != 200:
                 logger.warning("enclosure %s failed (%s); the post links it", url,
                                http_reason(response.status, response.headers.get("Location")))
-                self.failed(item)
+                self.failed(item, url, self.transient.status(response.status))
                 return
             ctype = response.headers.get("Content-Type", b"").decode("latin-1")
             name = local_name(response.url, ctype, taken)
@@ -113,7 +119,7 @@ class EnclosuresPipeline:
                 await run_in_thread(_save, inside(self.posts_dir, relative), spooled, response.body, encoding)
             except (ValueError, zlib.error, EOFError) as exc:  # not what its Content-Encoding says
                 logger.warning("enclosure %s failed (%s); the post links it", url, describe(exc))
-                self.failed(item)
+                self.failed(item, url)
                 return
             except OSError as exc:
                 if self.disk_full is not None:

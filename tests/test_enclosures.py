@@ -425,3 +425,22 @@ def test_a_rebuild_saves_the_enclosure_again_from_the_warc(podcast, tmp_path: Pa
     assert [path.read_bytes() for path in saved] == [WAV, WAV] and "Traceback" not in run.stderr
     (fm, body), (before, _body) = posts_of(archive)[post], posts_of(podcast[0])[post]
     assert fm["enclosures"] == before["enclosures"] and '<audio controls preload="metadata" src=' in body
+
+
+def test_an_enclosure_that_failed_for_now_is_fetched_by_the_next_run(site: SiteServer, tmp_path: Path):
+    site.routes["/audio/ep.wav"] = [Resource(b"busy", "text/plain", status=503)] * 3 + [Resource(WAV, "audio/wav")]
+    site.routes["/feed.xml"] = Resource(f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Busy</title>
+<item><title>Busy CDN</title><guid>busy-1</guid><description>Later.</description>
+<enclosure url="{site.base}/audio/ep.wav" type="audio/wav"/></item></channel></rss>""".encode(), "application/rss+xml")
+    sources = write_sources(tmp_path, f'sources:\n  - {{name: busy, url: "{site.base}/feed.xml", enclosures: local}}\n')
+    archive = tmp_path / "data"
+    crawl = ("crawl", "--sources", str(sources), "--archive", str(archive), "-s", "POSTARC_RETRY_BACKOFF=0.05")
+    first = postarc(*crawl)
+    assert first.returncode == 0 and f"enclosure {site.base}/audio/ep.wav failed (HTTP 503)" in first.stderr
+    (fm, _body), = posts_of(archive).values()
+    assert "file" not in fm["enclosures"][0]
+    second = postarc(*crawl)
+    assert second.returncode == 0, second.stderr[-3000:]
+    (path, (fm, body)), = posts_of(archive).items()
+    assert fm["enclosures"][0]["file"].endswith("/ep.wav") and "<audio" in body
+    assert (archive / "posts" / Path(path).parent / fm["enclosures"][0]["file"]).read_bytes() == WAV
