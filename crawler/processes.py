@@ -28,6 +28,7 @@ from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 from crawler.progress import INTERVAL, human_bytes
 from crawler.runner import SourceReport
 from crawler.sources import Source, SourcesFile
+from crawler.workers import default_workers
 
 #: Settings the parent gives each child (not the user's to set).
 HOLDER_SETTING = "POSTARC_LOCK_HOLDER"  # the parent's pid: the child crawls under its lock
@@ -89,9 +90,9 @@ class Children:
         self.procs: list[tuple[subprocess.Popen[bytes], list[Source], Path, Path]] = []
         common = passed_on(settings)
         if settings.getint("POSTARC_EXTRACT_WORKERS") == 0:
-            # The children share the cores: each gets its part of the extraction workers one
-            # crawl would start, not a pool per core each (memory, and processes fighting for CPU).
-            common += ["-s", f"POSTARC_EXTRACT_WORKERS={max(1, len(os.sched_getaffinity(0)) // len(shares))}"]
+            # The children share the cores: each gets its part of the workers, not a pool per
+            # core each (memory, and processes fighting for CPU).
+            common += ["-s", f"POSTARC_EXTRACT_WORKERS={default_workers(len(shares))}"]
         for k, share in enumerate(shares):
             report, totals = Path(self.tmp.name) / f"report-{k}.json", Path(self.tmp.name) / f"progress-{k}.json"
             cmd = [sys.executable, "-m", "crawler.cli", "crawl", "--sources", str(sources_file), "--archive",

@@ -16,7 +16,8 @@ POSTARC_DATE_FORMAT = "iso"  # iso | rfc1123
 POSTARC_BODY = "markdown"  # markdown | html
 POSTARC_IMAGES = "local"  # local | remote
 POSTARC_IMAGE_PROXY = ""  # URL prefix put before remote image URLs, e.g. a CORS proxy
-# Processes used for extraction and Markdown conversion (0 = number of cores).
+# Processes used for extraction and Markdown conversion (0: the cores the crawl's reactor
+# thread leaves, at least 1; crawler.workers.default_workers).
 POSTARC_EXTRACT_WORKERS = 0
 # Secrets of private feeds (${NAME} in sources.yaml) not in the environment: a YAML mapping,
 # owner-only; empty: ~/.config/postarc/secrets.yaml (crawler.credentials).

@@ -23,6 +23,7 @@ from crawler.demo.server import SiteServer
 from crawler.demo.site import build_routes, sources_yaml
 from crawler.processes import processes_wanted, split_by_host
 from crawler.sources import load_sources
+from crawler.workers import default_workers
 from tests.helpers import postarc, posts_of, warc_records, warcio_check, write_sources
 
 
@@ -52,6 +53,13 @@ def test_default_is_one_process_per_two_cores_up_to_the_cap(monkeypatch, cores, 
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
     assert processes_wanted(Settings({"POSTARC_PROCESSES": 0, "POSTARC_PROCESSES_MAX": 8})) == wanted
     assert processes_wanted(Settings({"POSTARC_PROCESSES": 3, "POSTARC_PROCESSES_MAX": 8})) == 3
+
+
+@pytest.mark.parametrize(("cores", "processes", "workers"), [(1, 1, 1), (2, 1, 1), (4, 1, 3), (4, 2, 1), (16, 8, 1),
+                                                              (16, 4, 3)])
+def test_workers_take_the_cores_the_reactors_leave(monkeypatch, cores, processes, workers):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)))
+    assert default_workers(processes) == workers
 
 
 def test_two_processes_archive_what_one_does(two_hosts, tmp_path):
