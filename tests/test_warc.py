@@ -243,9 +243,11 @@ def twice(tmp_path_factory: pytest.TempPathFactory):
         second = postarc(*args)
         after_second = warc_bytes(archive)
         # The same feed under another source name: every post is new to the crawl, so every
-        # page and image is fetched again, and every payload is one already archived.
+        # page and image is fetched again, and every payload is one already archived (dedup:
+        # within: across, each post would join agg's story after its page, and fetch no image).
         (tmp / "again").mkdir()
-        again = write_sources(tmp / "again", f"sources:\n  - name: agg-again\n    url: {site.base}/feed.xml\n"
+        again = write_sources(tmp / "again", "defaults: {dedup: within}\n"
+                                             f"sources:\n  - name: agg-again\n    url: {site.base}/feed.xml\n"
                                              f"    follow_links: true\n")
         third = postarc("crawl", "--sources", str(again), "--archive", str(archive))
     yield archive, first, second, after_first, index_after_first, after_second, third
