@@ -77,7 +77,7 @@ class CataloguePipeline:
             date_source=item.date_source,
             content_hash=item.content_hash,
             body_source=item.body_source,
-            categories=item.categories,
+            categories=item.story_categories or item.categories,  # as the front matter has them
             warc_filename=item.capture.filename if item.capture else None,
             record_id=item.capture.record_id if item.capture else None,
             updated=now if item.is_update else None,

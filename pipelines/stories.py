@@ -14,7 +14,7 @@ concurrently, so a post that finds its story being written in this run waits for
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,8 +29,8 @@ from twisted.internet.task import deferLater
 from archive.catalogue import PostRow, StoryMember
 from archive.frontmatter import with_story
 from archive.markdown import atomic_write, inside
-from archive.text import NAME_MAX, plain_text
 from archive.stories import decode_sketch, encode_sketch, index_marks, same_story, story_url
+from archive.text import NAME_MAX, plain_text
 from crawler.items import Post
 from crawler.ledger import ledger_of
 from crawler.state import state_of
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from archive.state import CrawlState
-
-logger = logging.getLogger(__name__)
 
 MERGED = "merged"  # ledger: entries merged into another feed's post
 POLL_S = 0.25  # how often a story's post being written by another process is looked for
@@ -189,6 +187,8 @@ class StoryPipeline:
         sources, categories = story_fields(self.state.story_members(row.source, row.guid))
         if len(sources) < 2:
             return  # another entry of the story's own feed: nothing to show
+        if row.categories != categories:  # the replay's filters read them from the catalogue
+            self.state.save_post(dataclasses.replace(row, categories=categories))
         path = inside(self.posts_dir, row.path + ".md")
         lock = self.locks.setdefault(row.path, DeferredLock())
         await maybe_deferred_to_future(lock.acquire())

@@ -8,7 +8,9 @@ which must stay apart.
 
 from __future__ import annotations
 
+import json
 import random
+import sqlite3
 from collections.abc import Iterator
 from html import escape
 from pathlib import Path
@@ -131,6 +133,9 @@ def test_a_story_of_several_feeds_is_one_post(merged: tuple[SiteServer, Path, Pa
     assert set(one["sources"][1:]) == {beta, gamma} and one["sources"][0] == alpha
     assert one["categories"][:3] == ["Alpha", "news", one["categories"][2]]
     assert set(one["categories"]) == {"Alpha", "news", "Beta", "Gamma"}
+    with sqlite3.connect(archive / "state.sqlite") as db:  # what the replay's category filter reads
+        catalogued = json.loads(db.execute("SELECT categories FROM posts WHERE guid = ?", (one["guid"],)).fetchone()[0])
+    assert catalogued == one["categories"]
     for guid in ("a2", "a3"):
         assert posts[guid][0]["sources"] == [alpha, beta]
         assert posts[guid][0]["categories"] == ["Alpha", "news", "Beta"]
