@@ -33,7 +33,7 @@ def parsed(path: Path) -> tuple[set[str], list[str]]:
 
 def test_ci_runs_the_readme_test_command_with_ci_set() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    command = "pip install -e '.[test]' && tests/install-tools && python -m pytest"
+    command = "pip install -e '.[test]' && tests/install-tools && python -m pytest -n 2 --dist loadfile"
     assert f"```sh\n{command}\n```" in readme
     ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     assert ci[-1] == command and "export CI=true" in ci
