@@ -161,7 +161,9 @@ class Expect:
     sources: list[tuple[str, str, bool]] = field(default_factory=list)  # (name, feed path, follow_links)
 
     def sources_yaml(self, base: str) -> str:
-        lines = ["sources:"]
+        # The hostile entries link to the good feed's pages (a page that answers), each with its
+        # own feed text: under `dedup: across` they would be one story with those posts.
+        lines = ["defaults: {dedup: within}", "sources:"]
         for name, path, follow in self.sources:
             lines += [f"  - name: {name}", f"    url: {base}{path}", f"    follow_links: {str(follow).lower()}"]
         return "\n".join(lines) + "\n"
