@@ -22,9 +22,9 @@ run:
   wget with ``--warc-file`` over every URL the crawl fetched (one connection, gzipped WARC),
   then the trafilatura CLI (``--markdown --images --parallel <cores>``) over the article
   pages wget saved; ``peer_ratio`` = full_s / peer_s;
-- ``single_process_s``: the full crawl with ``--processes 1`` (the crawl above uses the
-  default, one process per two cores, splitting the sources by host: on 2 cores, one too);
-  ``processes_gain`` = single_process_s / full_s;
+- ``single_process_s`` and ``two_processes_s``: the full crawl with ``--processes 1`` and
+  ``--processes 2`` (the crawl above uses the default, one process per two cores, splitting
+  the sources by host: on 2 cores, one); ``processes_gain`` = single_process_s / two_processes_s;
 - ``cpu_ms_per_post``: user + system CPU of the whole ``postarc crawl`` process tree per post;
   ``cpu_ratio`` = that CPU / (fetch_cpu_s + extract_cpu_s): what postarc spends against what
   plain fetching and trafilatura need for the same work (absolute times vary between
@@ -72,7 +72,7 @@ TRAFILATURA_OPTIONS = {"output_format": "xml", "include_images": True, "include_
 PROFILE_RATE = 100  # py-spy samples per second and thread
 KEYS = ("fetch_s", "fetch_cpu_s", "extract_cpu_s", "limit_s", "full_s", "efficiency", "capture_overhead",
         "peak_rss_mb", "incremental_s", "posts", "posts_per_s", "peer_s", "peer_ratio", "cpu_ms_per_post",
-        "cpu_ratio", "single_process_s", "processes_gain")
+        "cpu_ratio", "single_process_s", "two_processes_s", "processes_gain")
 
 
 @dataclass
@@ -243,6 +243,8 @@ def measure(posts: int, corpus: Path, workdir: Path, *, use_nginx: bool = True, 
         incremental = run(crawl_cmd(site, archive, settings), workdir / "incremental.log")
         say("full crawl in one process (--processes 1)")
         single = run(crawl_cmd(site, workdir / "archive-1p", [*settings, "POSTARC_PROCESSES=1"]), workdir / "1p.log")
+        say("full crawl in two processes (--processes 2)")
+        two = run(crawl_cmd(site, workdir / "archive-2p", [*settings, "POSTARC_PROCESSES=2"]), workdir / "2p.log")
         say("full crawl without WARC capture")
         bare = run(crawl_cmd(site, workdir / "archive-nowarc", [*settings, "WARC_ENABLED=False"]),
                    workdir / "nowarc.log")
@@ -271,7 +273,8 @@ def measure(posts: int, corpus: Path, workdir: Path, *, use_nginx: bool = True, 
         "cpu_ms_per_post": round(1000 * full.cpu_s / max(written, 1), 1),
         "cpu_ratio": round(full.cpu_s / (fetch.cpu_s + extract_s), 3),
         "single_process_s": round(single.wall_s, 2),
-        "processes_gain": round(single.wall_s / full.wall_s, 3),
+        "two_processes_s": round(two.wall_s, 2),
+        "processes_gain": round(single.wall_s / two.wall_s, 3),
     }
     context: dict[str, object] = {
         "machine": machine(), "server": server.kind, "cores": cores,
@@ -280,7 +283,8 @@ def measure(posts: int, corpus: Path, workdir: Path, *, use_nginx: bool = True, 
         "crawl_requests": requests_made(full.log), "full_cpu_s": round(full.cpu_s, 1),
         "full_cpu_s_reactor_process": round(full.own_cpu_s, 1),
         "nowarc_s": round(bare.wall_s, 2), "nowarc_cpu_s": round(bare.cpu_s, 1),
-        "single_process_cpu_s": round(single.cpu_s, 1),
+        "single_process_cpu_s": round(single.cpu_s, 1), "two_processes_cpu_s": round(two.cpu_s, 1),
+        "two_processes_peak_rss_mb": round(two.peak_rss_mb, 1),
         "incremental_requests": requests_made(incremental.log), "warc_mb": round(warc_bytes / 2**20, 1),
         "peer_fetch_s": round(peer_fetch.wall_s, 2), "peer_extract_s": round(peer_extract.wall_s, 2),
         "peer_cpu_s": round(peer_fetch.cpu_s + peer_extract.cpu_s, 1),
