@@ -244,7 +244,8 @@ def measure(posts: int, corpus: Path, workdir: Path, *, use_nginx: bool = True, 
         say("full crawl in one process (--processes 1)")
         single = run(crawl_cmd(site, workdir / "archive-1p", [*settings, "POSTARC_PROCESSES=1"]), workdir / "1p.log")
         say("full crawl in two processes (--processes 2)")
-        two = run(crawl_cmd(site, workdir / "archive-2p", [*settings, "POSTARC_PROCESSES=2"]), workdir / "2p.log")
+        two = run(crawl_cmd(site, workdir / "archive-2p", [*settings, "POSTARC_PROCESSES=2"]), workdir / "2p.log",
+                  sample=True)
         say("full crawl without WARC capture")
         bare = run(crawl_cmd(site, workdir / "archive-nowarc", [*settings, "WARC_ENABLED=False"]),
                    workdir / "nowarc.log")
