@@ -121,27 +121,24 @@ class WarcCapture:
     async def write_conversion(self, target_uri: str, refers_to: str, content: bytes,
                                extra: dict[str, str] | None = None) -> Written:
         """A derived document (a post's Markdown) next to its capture; ``extra``: more named fields."""
-        self.stats.inc_value("postarc/warc/records")
-        try:
-            written = await self._in_writer(self.files.write_conversion, target_uri, refers_to, content,
-                                            "text/markdown; charset=utf-8", extra)
-        except Exception:
-            logger.error("conversion record not written", exc_info=True)
-            raise
-        self.stats.inc_value("postarc/warc/bytes", written.length)
-        self._index_upto(written)
-        return written
+        return await self._write_one("conversion record not written", self.files.write_conversion, target_uri,
+                                     refers_to, content, "text/markdown; charset=utf-8", extra)
 
     async def write_alias(self, target_uri: str, original: Original, payload_digest: str,
                           head: tuple[str, str, list[tuple[str, str]]]) -> Written:
         """A ``revisit`` under ``target_uri`` of ``original``'s payload, with the HTTP ``head``
         (status line, protocol, headers) its capture had."""
-        self.stats.inc_value("postarc/warc/records")
         self.stats.inc_value("postarc/warc/aliases")
+        return await self._write_one("record not written", self.files.write_alias, target_uri, original,
+                                     payload_digest, *head)
+
+    async def _write_one(self, failed: str, write: Callable[..., Written], *args: Any) -> Written:
+        """One record by ``write`` in the writer thread, counted and indexed; ``failed`` is logged if it raises."""
+        self.stats.inc_value("postarc/warc/records")
         try:
-            written = await self._in_writer(self.files.write_alias, target_uri, original, payload_digest, *head)
+            written = await self._in_writer(write, *args)
         except Exception:
-            logger.error("record not written", exc_info=True)
+            logger.error(failed, exc_info=True)
             raise
         self.stats.inc_value("postarc/warc/bytes", written.length)
         self._index_upto(written)
