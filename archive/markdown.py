@@ -62,12 +62,13 @@ def inside(root: Path, relative: str) -> Path:
     return target
 
 
-def atomic_write(path: Path, data: bytes | BinaryIO) -> None:
+def atomic_write(path: Path, data: bytes | BinaryIO, *, fsync: bool = True) -> None:
     """Write ``data`` (bytes, or a file copied from where it stands, in pieces) to ``path`` so
     that readers see the old file or the new one, never half.
 
-    A temp file in the same directory, fsynced, then ``os.replace``; a killed writer leaves only
-    a ``.postarc-tmp-<host>-<pid>-*`` file, which ``remove_stale_temp_files`` clears.
+    A temp file in the same directory, then ``os.replace``; a killed writer leaves only a
+    ``.postarc-tmp-<host>-<pid>-*`` file, which ``remove_stale_temp_files`` clears. The rename
+    alone is what a kill needs; ``fsync`` also flushes the file before it, for power loss.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-", dir=path.parent)
@@ -77,8 +78,9 @@ def atomic_write(path: Path, data: bytes | BinaryIO) -> None:
                 f.write(data)
             else:
                 shutil.copyfileobj(data, f, COPY_PIECE)
-            f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -38,14 +38,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _save(target: Path, spooled: BinaryIO | None, body: bytes, content_encoding: str) -> None:
+def _save(target: Path, spooled: BinaryIO | None, body: bytes, content_encoding: str, fsync: bool) -> None:
     """The file beside the post: copied from the spooled download, its content-encoding undone
     (or the body in hand: a rebuild's, already decoded)."""
     if spooled is None:
-        atomic_write(target, body)
+        atomic_write(target, body, fsync=fsync)
         return
     spooled.seek(0)
-    atomic_write(target, decoded(spooled, content_encoding))
+    atomic_write(target, decoded(spooled, content_encoding), fsync=fsync)
 
 
 def _content_encoding(head: tuple[str, str, list[tuple[str, str]]] | None) -> str:
@@ -63,6 +63,7 @@ class EnclosuresPipeline:
         self.timeout = crawler.settings.getfloat("POSTARC_ENCLOSURE_TIMEOUT")
         self.disk_full = crawler.get_extension(DiskFullGuard)
         self.transient = Transient(crawler.settings)
+        self.fsync = crawler.settings.getbool("POSTARC_FSYNC_FILES")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -116,7 +117,8 @@ class EnclosuresPipeline:
             relative = f"{item.path}/{name}"
             encoding = _content_encoding(response.meta.get(CAPTURE_HEAD_META))
             try:
-                await run_in_thread(_save, inside(self.posts_dir, relative), spooled, response.body, encoding)
+                await run_in_thread(_save, inside(self.posts_dir, relative), spooled, response.body, encoding,
+                                   self.fsync)
             except (ValueError, zlib.error, EOFError) as exc:  # not what its Content-Encoding says
                 logger.warning("enclosure %s failed (%s); the post links it", url, describe(exc))
                 self.failed(item, url)

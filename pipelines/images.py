@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from scrapy.http import Response
     from scrapy.pipelines.files import FileInfo
     from scrapy.pipelines.media import FileInfoOrError, MediaPipeline
+    from scrapy.settings import BaseSettings
     from twisted.python.failure import Failure
     from typing_extensions import Self
 
@@ -71,20 +72,23 @@ class ImageFailed(_MediaRequestFiltered):
     """
 
 
-def _write_inside(root: Path, path: str, data: bytes) -> None:
-    atomic_write(inside(root, path), data)
+def _write_inside(root: Path, path: str, data: bytes, fsync: bool) -> None:
+    atomic_write(inside(root, path), data, fsync=fsync)
 
 
 class AtomicFSFilesStore(FSFilesStore):
     """``FSFilesStore`` that never leaves half a file and never writes outside its root.
 
-    The write (its fsync, milliseconds of waiting) and the check that the path stays inside the
-    root (a ``realpath``, a syscall per path component) run in a thread, off the reactor.
+    The write (with ``POSTARC_FSYNC_FILES``, its fsync: milliseconds of waiting) and the check
+    that the path stays inside the root (a ``realpath``, a syscall per path component) run in a
+    thread, off the reactor.
     """
+
+    FSYNC = False  # POSTARC_FSYNC_FILES, set by PostImagesPipeline._update_stores as Scrapy sets its stores'
 
     async def persist_file(self, path: str, buf: BytesIO, info: MediaPipeline.SpiderInfo,
                            meta: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> None:
-        await run_in_thread(_write_inside, Path(self.basedir), path, buf.getvalue())
+        await run_in_thread(_write_inside, Path(self.basedir), path, buf.getvalue(), self.FSYNC)
 
 
 class PostImagesPipeline(FilesPipeline):
@@ -99,6 +103,11 @@ class PostImagesPipeline(FilesPipeline):
     failed_for_now: set[str]  # image URLs whose fetch failed in a way a later run may not meet
     # Image URL -> (response record, status line, protocol, headers) of its fetch in this run.
     captures: dict[str, tuple[Written, str, str, list[tuple[str, str]]]]
+
+    @classmethod
+    def _update_stores(cls, settings: BaseSettings) -> None:
+        super()._update_stores(settings)
+        AtomicFSFilesStore.FSYNC = settings.getbool("POSTARC_FSYNC_FILES")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -206,7 +215,7 @@ class PostImagesPipeline(FilesPipeline):
                 # The same image in an earlier post of this run: Scrapy reuses that download.
                 # Copy it so that every post's asset folder is complete on its own.
                 own = f"{item.path}/{Path(path).name}"
-                atomic_write(inside(store, own), inside(store, path).read_bytes())
+                atomic_write(inside(store, own), inside(store, path).read_bytes(), fsync=AtomicFSFilesStore.FSYNC)
                 path = own
             item.image_paths[url] = path
             if url in self.captures:

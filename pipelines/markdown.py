@@ -38,6 +38,7 @@ class MarkdownPipeline:
         self.date_format = settings.get("POSTARC_DATE_FORMAT", "iso")
         self.body_form = settings.get("POSTARC_BODY", "markdown")
         self.image_proxy = settings.get("POSTARC_IMAGE_PROXY", "")
+        self.fsync = settings.getbool("POSTARC_FSYNC_FILES")
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -105,7 +106,7 @@ class MarkdownPipeline:
             body = f"{body.rstrip()}\n\n{players}\n"
         text = render_post(fields, body)
         target = inside(self.posts_dir, item.path + ".md")
-        await run_in_thread(atomic_write, target, text.encode("utf-8"))  # its fsync waits off the reactor
+        await run_in_thread(atomic_write, target, text.encode("utf-8"), fsync=self.fsync)  # off the reactor
         item.markdown_file = str(target.relative_to(self.posts_dir))
         item.markdown = text
         self.ledger.inc(item.source, UPDATED if item.is_update else NEW)

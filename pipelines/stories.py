@@ -63,7 +63,7 @@ def story_fields(members: list[StoryMember]) -> tuple[list[str], list[str]]:
     return sources, categories
 
 
-def update_story_file(path: Path, sources: list[str], categories: list[str]) -> bool:
+def update_story_file(path: Path, sources: list[str], categories: list[str], fsync: bool) -> bool:
     """Set the story's sources and categories in a post file; whether it was written."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -72,7 +72,7 @@ def update_story_file(path: Path, sources: list[str], categories: list[str]) -> 
     updated = with_story(text, sources, categories)
     if updated is None:
         return False
-    atomic_write(path, updated.encode("utf-8"))
+    atomic_write(path, updated.encode("utf-8"), fsync=fsync)
     return True
 
 
@@ -85,6 +85,7 @@ class StoryPipeline:
         self.writing: dict[tuple[str, str], Deferred[None]] = {}  # stories' first posts under way
         self.done: set[tuple[str, str]] = set()  # stories' first posts this process finished with
         self.wait_s = crawler.settings.getfloat("POSTARC_STORY_WAIT")
+        self.fsync = crawler.settings.getbool("POSTARC_FSYNC_FILES")
         self.locks: dict[str, DeferredLock] = {}  # one rewrite of a post file at a time
 
     @classmethod
@@ -193,7 +194,7 @@ class StoryPipeline:
         lock = self.locks.setdefault(row.path, DeferredLock())
         await maybe_deferred_to_future(lock.acquire())
         try:
-            if await run_in_thread(update_story_file, path, sources, categories):
+            if await run_in_thread(update_story_file, path, sources, categories, self.fsync):
                 self.stats.inc_value("postarc/stories/files_updated")
         finally:
             lock.release()

@@ -240,3 +240,43 @@ def test_the_workers_of_a_killed_crawl_exit_too(tmp_path: Path):
         proc.communicate(timeout=60)  # returns only once every holder of the pipes is gone
         _, alive = psutil.wait_procs(workers, timeout=15)
         assert not alive
+
+
+# Loaded by every Python process of a crawl (PYTHONPATH): appends the path of each fsynced file
+# to $FSYNC_LOG, then fsyncs it.
+_FSYNC_RECORDER = """import os
+_fsync = os.fsync
+def _recorded(fd):
+    with open(os.environ["FSYNC_LOG"], "a") as log:
+        log.write(os.readlink(f"/proc/self/fd/{fd}") + "\\n")
+    _fsync(fd)
+os.fsync = _recorded
+"""
+
+
+@pytest.mark.parametrize("fsync", [False, True], ids=["default", "POSTARC_FSYNC_FILES"])
+def test_post_and_image_files_are_fsynced_only_when_asked(tmp_path: Path, fsync: bool):
+    """A kill needs only the rename (the test above); ``POSTARC_FSYNC_FILES`` adds an fsync of
+    each post and image file before it, for power loss. The WARC is fsynced when it closes, either way."""
+    (tmp_path / "recorder").mkdir()
+    (tmp_path / "recorder" / "sitecustomize.py").write_text(_FSYNC_RECORDER)
+    log = tmp_path / "fsynced.txt"
+    log.touch()
+    archive = tmp_path / "data"
+    with RawSite() as site:
+        guids = aggregator(site)
+        sources = write_sources(tmp_path, SOURCES.format(base=site.base))
+        env = {**os.environ, "PYTHONPATH": str(tmp_path / "recorder"), "FSYNC_LOG": str(log)}
+        run = subprocess.run([*crawl_args(sources, archive), "-s", f"POSTARC_FSYNC_FILES={fsync}"], cwd=REPO,
+                             env=env, capture_output=True, text=True, timeout=180, check=False)
+    assert run.returncode == 0, run.stderr[-3000:]
+    check_complete(archive, guids)
+    fsynced = [Path(line) for line in log.read_text().splitlines()]
+    posts_dir = (archive / "posts").resolve()
+    in_posts = [p for p in fsynced if posts_dir in p.parents]
+    files = [p for p in posts_dir.rglob("*") if p.is_file()]
+    assert len(files) == len(guids) + N_PAGES  # a post each, an image each for the pages
+    # Each was fsynced under its temp name, renamed after.
+    assert all(p.name.startswith(TEMP_PREFIX) for p in in_posts)
+    assert len(in_posts) == (len(files) if fsync else 0)
+    assert any(p.parent == (archive / "warc").resolve() for p in fsynced)
