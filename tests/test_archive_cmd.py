@@ -16,6 +16,7 @@ from warcio.checker import Checker
 from crawler.demo.server import Resource, SiteServer
 from crawler.demo.site import png
 from tests.helpers import REPO, postarc, posts_of, warc_records
+from tests.ports import refusing_port
 
 TEXT = "近日，在封闭生产的港区某企业里，出现了几个不一样的“大白”——他们是应急局的安全生产执法检查人员。"
 
@@ -47,12 +48,6 @@ def rss(base: str, n: int) -> bytes:
             f"<link>{base}/</link>{items}</channel></rss>").encode()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server() -> Iterator[SiteServer]:
     with SiteServer() as site:
@@ -76,7 +71,7 @@ def server() -> Iterator[SiteServer]:
 def test_pages_and_feed_archived_failures_named_and_second_run_adds_nothing(server: SiteServer, tmp_path: Path):
     archive = tmp_path / "data"
     good = [server.url("/utf8.html"), *map(server.url, GBK_TITLES), server.url("/feed.xml")]
-    missing, refused = server.url("/missing"), f"http://127.0.0.1:{free_port()}/post.html"
+    missing, refused = server.url("/missing"), f"http://127.0.0.1:{refusing_port()}/post.html"
 
     run = postarc("archive", *good[:2], missing, *good[2:], refused, "--archive", str(archive), cwd=tmp_path)
     assert run.returncode != 0

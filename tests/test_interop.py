@@ -15,10 +15,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -31,6 +29,7 @@ from crawler.demo.server import SiteServer
 from crawler.demo.site import PROXY, build_routes, sources_yaml
 from tests.conftest import require_tool
 from tests.helpers import REPO, postarc, warcio_check
+from tests.ports import start_server
 from tests.sites import aggregator_routes
 
 PYWB_BIN = Path(os.environ.get("POSTARC_PYWB_VENV", REPO / ".venv-pywb")) / "bin"
@@ -94,12 +93,6 @@ def test_verify_passes(archived):
 # -- pywb ---------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def fetch(url: str) -> tuple[int, bytes]:
     """GET, accepting every content-coding (else pywb decodes gzip for the client)."""
     request = urllib.request.Request(url, headers={"Accept-Encoding": "gzip, deflate, br"})
@@ -130,16 +123,14 @@ def pywb(archived, tmp_path_factory: pytest.TempPathFactory):
     for path in warc_paths(archive):
         shutil.copy(path, root / "collections" / "ours" / "archive")
     shutil.copy(index_path(archive), root / "collections" / "ours" / "indexes" / "index.cdxj")
-    port = free_port()
-    server = subprocess.Popen([str(PYWB_BIN / "wayback"), "-p", str(port), "-b", "127.0.0.1"], cwd=root, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+
+    def start(port: int) -> subprocess.Popen:  # with -p 0 it would not say which port it took
+        return subprocess.Popen([str(PYWB_BIN / "wayback"), "-p", str(port), "-b", "127.0.0.1"], cwd=root, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    server, port = start_server(start, lambda port: fetch_ready(f"http://127.0.0.1:{port}"), "pywb")
     try:
-        deadline = time.monotonic() + 60
-        while fetch_ready(base) is False:
-            assert time.monotonic() < deadline and server.poll() is None, "pywb did not start"
-            time.sleep(0.2)
-        yield base, root
+        yield f"http://127.0.0.1:{port}", root
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -28,6 +28,7 @@ from crawler.demo.server import Resource, SiteServer
 from crawler.lock import ArchiveBusy, ArchiveLock
 from tests.conftest import needs_tool, require_tool
 from tests.helpers import REPO, posts_of, warc_records, warcio_check, write_sources
+from tests.ports import refusing_port, start_server
 
 try:
     import redis
@@ -41,36 +42,29 @@ PER_FEED = 10
 POSTS = FEEDS * PER_FEED
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
     binary = shutil.which("redis-server")
     require_tool("redis-server (tests/install-tools: apt-get install redis-server)", binary)
-    port = _free_port()
     data = tmp_path / "redis"
     data.mkdir()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(data)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    try:
-        for _ in range(100):
+
+    def start(port: int) -> subprocess.Popen:  # its --port 0 means no TCP at all
+        return subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no", "--dir", str(data)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def ready(port: int) -> bool:
+        with redis.Redis(host="127.0.0.1", port=port, socket_timeout=5) as client:
             try:
-                client.ping()
-                break
+                return bool(client.ping())
             except redis.ConnectionError:
-                time.sleep(0.05)
-        else:
-            pytest.fail("redis-server did not start")
-        yield url
+                return False
+
+    proc, port = start_server(start, ready, "redis-server")
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
     finally:
-        client.close()
         proc.terminate()
         proc.wait(timeout=10)
 
@@ -81,7 +75,7 @@ DEAD = 0
 
 def aggregator(base: str, page_delay: float) -> dict[str, Resource]:
     """FEEDS feeds of PER_FEED posts each; every article page has its own image and a shared logo."""
-    dead_base = f"http://127.0.0.1:{_free_port()}"
+    dead_base = f"http://127.0.0.1:{refusing_port()}"
     routes = {"/robots.txt": Resource(b"User-agent: *\nAllow: /\n", "text/plain"),
               "/img/logo.png": Resource(noise_png(999, 40, 40), "image/png")}
     for f in range(FEEDS):
@@ -253,7 +247,7 @@ def test_without_redis_the_archive_stays_locked_against_workers(tmp_path: Path, 
 
 def test_bad_redis_url_is_refused_before_anything_is_written(tmp_path: Path):
     sources = write_sources(tmp_path, "sources:\n  - name: a\n    url: http://127.0.0.1:9/feed.xml\n")
-    code, err = finish(worker(sources, tmp_path / "data", f"redis://127.0.0.1:{_free_port()}/0"))
+    code, err = finish(worker(sources, tmp_path / "data", f"redis://127.0.0.1:{refusing_port()}/0"))
     assert code == 1 and "cannot reach Redis" in err
     code, err = finish(worker(sources, tmp_path / "data", "http://example.invalid/"))
     assert code == 1 and "bad Redis URL" in err

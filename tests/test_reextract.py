@@ -23,20 +23,17 @@ from crawler.capture import WarcCapture, warc_files
 from crawler.middlewares import REPLAY_FLAG, WarcCaptureMiddleware
 from crawler.state import ArchiveState
 from tests.helpers import postarc, posts_of
+from tests.ports import refusing_socket
 from tests.replay_helpers import EXTRA_ITEMS, crawl, extra_routes
 
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # Between the two crawls one post changes (run 2 rewrites it as an update) and one is added,
 # with an image whose host refuses connections: archived incomplete, to be retried by a crawl
-# (posts.incomplete_runs = 1), which a rebuild must leave as it is.
-GONE = f"http://127.0.0.1:{_closed_port()}/gone.png"
+# (posts.incomplete_runs = 1), which a rebuild must leave as it is. Its port stays refused
+# until the rebuild's traps listen on that very socket.
+_GONE_SOCKET = refusing_socket()
+GONE = f"http://127.0.0.1:{_GONE_SOCKET.getsockname()[1]}/gone.png"
 SECOND_ITEMS = [
     *[(g, t, d, b + "<p>第二次抓取时正文改了。</p>" if g == "script" else b) for g, t, d, b in EXTRA_ITEMS],
     ("later", "第二次抓取才出现的帖子", "Tue, 02 Jan 2024 08:00:00 GMT",
@@ -97,9 +94,13 @@ def crawled_twice(tmp_path_factory: pytest.TempPathFactory):
         site.routes.update(extra_routes(site.base, SECOND_ITEMS))
         crawl(site, archive, tmp)
         origin = urlsplit(site.base)
-    hosts = hosts_of(archive) | {(urlsplit(GONE).hostname, urlsplit(GONE).port)}
+    gone = (urlsplit(GONE).hostname, urlsplit(GONE).port)
+    hosts = hosts_of(archive) | {gone}
     assert (origin.hostname, origin.port) in hosts and len(hosts) == 2, hosts
-    traps = [listening_trap(host, port) for host, port in sorted(hosts)]
+    traps = [listening_trap(host, port) for host, port in sorted(hosts - {gone})]
+    _GONE_SOCKET.listen(8)
+    _GONE_SOCKET.setblocking(False)
+    traps.append(_GONE_SOCKET)
     yield archive, tmp / "sources.yaml", traps
     for trap in traps:
         trap.close()

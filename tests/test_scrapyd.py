@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,18 +26,13 @@ import pytest
 from crawler.demo.server import SiteServer
 from tests.conftest import needs_tool
 from tests.helpers import REPO, posts_of, warcio_check
+from tests.ports import start_server
 from tests.test_redis import POSTS, aggregator, assert_archived_once, fetched, redis_url, sources_file  # noqa: F401
 
 pytestmark = needs_tool("scrapyd and scrapyd-client (the test extra: pip install -e '.[test]')",
                         find_spec("scrapyd") and find_spec("scrapyd_client"))
 
 BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def call(url: str, data: list[tuple[str, str]] | None = None) -> dict:
@@ -52,22 +46,23 @@ def scrapyd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A Scrapyd on 127.0.0.1 whose eggs, logs and databases live in a temporary directory,
     with the project deployed to it."""
     home = tmp_path_factory.mktemp("scrapyd")
-    port = _free_port()
-    (home / "scrapyd.conf").write_text(
-        f"[scrapyd]\nbind_address = 127.0.0.1\nhttp_port = {port}\npoll_interval = 0.5\nmax_proc = 2\n"
-        "eggs_dir = eggs\nlogs_dir = logs\ndbs_dir = dbs\n")
-    with (home / "scrapyd.out").open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "scrapyd"], cwd=home, stdout=out, stderr=subprocess.STDOUT)
+
+    def start(port: int) -> subprocess.Popen:  # its http_port = 0 is refused, not a port of the kernel's choice
+        (home / "scrapyd.conf").write_text(
+            f"[scrapyd]\nbind_address = 127.0.0.1\nhttp_port = {port}\npoll_interval = 0.5\nmax_proc = 2\n"
+            "eggs_dir = eggs\nlogs_dir = logs\ndbs_dir = dbs\n")
+        with (home / "scrapyd.out").open("wb") as out:
+            return subprocess.Popen([sys.executable, "-m", "scrapyd"], cwd=home, stdout=out, stderr=subprocess.STDOUT)
+
+    def ready(port: int) -> bool:
+        try:
+            return call(f"http://127.0.0.1:{port}/daemonstatus.json")["status"] == "ok"
+        except (OSError, ValueError):
+            return False
+
+    proc, port = start_server(start, ready, "scrapyd", log=home / "scrapyd.out")
     url = f"http://127.0.0.1:{port}/"
     try:
-        for _ in range(200):
-            try:
-                if call(url + "daemonstatus.json")["status"] == "ok":
-                    break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("scrapyd did not start:\n" + (home / "scrapyd.out").read_text(errors="replace"))
         deploy(url, tmp_path_factory.mktemp("project"))
         yield url
     finally:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,12 +21,7 @@ from archive.frontmatter import read_front_matter
 from bench.wildfeeds import TAG, QuietServer, check, corpus, serve
 from crawler.demo.server import Resource
 from tests.helpers import postarc
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.ports import refusing_port
 
 
 @pytest.fixture
@@ -84,7 +78,7 @@ def archive_urls(urls: list[str], archive: Path, *extra: str):
 
 
 def test_the_issues_shapes_each_entry_once_as_text_in_plain_words(server: QuietServer, tmp_path: Path):
-    refused = f"http://127.0.0.1:{free_port()}"
+    refused = f"http://127.0.0.1:{refusing_port()}"
     cases = shapes(server.base, refused)
     for path, (resource, _) in cases.items():
         server.routes[path] = resource
