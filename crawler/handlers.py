@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -141,12 +142,21 @@ class _WireFactory(_LenientHTTP11ClientFactory):
         return _WireProtocol(self._quiescentCallback)
 
 
+class SpoolWriteError(Exception):
+    """The spool file refused a write (a full disk, mostly: the ``OSError`` is its cause).
+
+    Raised where Twisted would turn the reader's ``OSError`` into a lost connection; not one of
+    the ``RETRY_EXCEPTIONS`` either, since another try would meet the same disk.
+    """
+
+
 class _SpoolReader(_ResponseReader):
     """Scrapy's body reader, writing into a temporary file where Scrapy's writes into a BytesIO.
 
     The file is anonymous (``TemporaryFile``: no name, gone when closed or when the process
     dies), so a failed, cancelled (``download_maxsize``) or killed download leaves nothing
     behind. Complete, it reaches whoever asked under ``request.meta[SPOOLED_META]``, rewound.
+    A write the file refuses fails the download with ``SpoolWriteError``.
     """
 
     def spool_to(self, directory: str) -> None:
@@ -154,12 +164,33 @@ class _SpoolReader(_ResponseReader):
         self._finished.addErrback(self._discard)  # first on the chain: before Scrapy's callbacks
 
     def _discard(self, failure: Failure) -> Failure:
-        self._bodybuf.close()
+        with suppress(OSError):  # closing flushes what a full disk refused: refused again
+            self._bodybuf.close()
         return failure
+
+    def _refused(self, error: OSError) -> None:
+        if self._finished.called:
+            return
+        assert self.transport
+        self.transport.stopProducing()
+        self.transport.loseConnection()
+        failure = SpoolWriteError(f"cannot write the downloaded body: {error}")
+        failure.__cause__ = error
+        self._finished.errback(failure)
+
+    def dataReceived(self, data: bytes) -> None:  # noqa: N802
+        try:
+            super().dataReceived(data)
+        except OSError as error:
+            self._refused(error)
 
     def _finish_response(self, flags: list[str] | None = None, stop_download: StopDownload | None = None) -> None:
         # Scrapy 2.19's _finish_response, with the file instead of the buffer's bytes.
-        self._bodybuf.flush()
+        try:
+            self._bodybuf.flush()
+        except OSError as error:
+            self._refused(error)
+            return
         self._bodybuf.seek(0)
         self._request.meta[SPOOLED_META] = self._bodybuf
         self._finished.callback({"txresponse": self._txresponse, "body": b"", "flags": flags,

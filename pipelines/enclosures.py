@@ -99,6 +99,8 @@ class EnclosuresPipeline:
         try:
             response: Response = await self.crawler.engine.download_async(self.request(item, url))
         except Exception as exc:  # noqa: BLE001 - every failure is a reason of the vocabulary
+            if self.disk_full is not None and self.disk_full.check(exc):
+                return  # the spool met a full disk: the crawl stops, the gate keeps the post for the next run
             reason = describe(exc)
             if reason == "too large":
                 reason = f"too large: more than max_enclosure_mb ({item.max_enclosure_bytes // (1024 * 1024)})"

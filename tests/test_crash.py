@@ -219,6 +219,38 @@ def test_a_full_disk_stops_the_crawl_with_a_clear_error_and_whole_files(tmp_path
     assert verify_archive(roomy).ok
 
 
+def test_an_enclosure_that_fills_the_disk_stops_the_crawl_as_any_write(tmp_path: Path, small_disk):
+    """The spooled download of an enclosure meets the full disk (not a lost connection): the
+    crawl stops with exit 5 and one line, the post is left whole for the next run."""
+    disk, preexec = small_disk
+    archive = disk / "data"
+    with RawSite() as site:
+        site.routes["/robots.txt"] = ok(b"User-agent: *\nAllow: /\n", "text/plain")
+        site.routes["/ep.mp3"] = ok(random.Random(SEED).randbytes(6 << 20), "audio/mpeg")  # more than the disk
+        site.routes["/feed.xml"] = ok(rss("show", [
+            rss_item(guid="ep-1", title="Episode 1", html=feed_text("ep-1"))
+            .replace("</item>", f'<enclosure url="{site.base}/ep.mp3" type="audio/mpeg"/></item>')]),
+            "application/rss+xml")
+        sources = write_sources(tmp_path, f'sources:\n  - {{name: show, url: "{site.base}/feed.xml", '
+                                          'enclosures: local}\n')
+        full = subprocess.run(crawl_args(sources, archive), cwd=REPO, capture_output=True, text=True, timeout=300,
+                              preexec_fn=preexec, check=False)
+        assert full.returncode == 5, full.stderr[-3000:]
+        assert re.search(r"^postarc: ERROR: disk full: \[Errno \d+\]", full.stderr, re.MULTILINE), full.stderr[-3000:]
+        assert "postarc: crawl interrupted (disk full); the next run resumes it" in full.stderr
+        assert "connection lost" not in full.stderr and "Traceback" not in full.stderr, full.stderr[-3000:]
+        assert f"enclosure {site.base}" not in full.stderr, full.stderr[-3000:]  # the crawl's fate, not a failed file
+        assert markdown_count(archive) == 0  # the post is left for the next run, not written without its file
+        assert leftovers(archive) == []
+        warcio_check(archive)
+        roomy = tmp_path / "data"
+        shutil.copytree(archive, roomy)
+        again = postarc("crawl", "--sources", str(sources), "--archive", str(roomy), timeout=180)
+    assert again.returncode == 0, again.stderr[-3000:]
+    (fm, _body), = posts_of(roomy).values()
+    assert fm["guid"] == "ep-1" and fm["enclosures"][0]["file"].endswith("/ep.mp3")
+
+
 def test_the_workers_of_a_killed_crawl_exit_too(tmp_path: Path):
     """kill -9 of the crawl process alone (not its group): its extraction workers do not outlive it.
 
