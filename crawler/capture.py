@@ -34,6 +34,7 @@ from scrapy.utils.asyncio import run_in_thread
 from archive.cdxj import index_range, update_index
 from archive.warc.repair import repair_open_files
 from archive.warc.writer import OPEN_SUFFIX, HttpExchange, Original, WarcFiles, Written
+from crawler.diskfull import disk_full_error
 from crawler.state import state_of
 from crawler.workers import WorkerPool
 
@@ -132,13 +133,19 @@ class WarcCapture:
         return await self._write_one("record not written", self.files.write_alias, target_uri, original,
                                      payload_digest, *head)
 
-    async def _write_one(self, failed: str, write: Callable[..., Written], *args: Any) -> Written:
-        """One record by ``write`` in the writer thread, counted and indexed; ``failed`` is logged if it raises."""
+    async def _write_one(self, failed: str, write: Callable[..., Written], target_uri: str, *args: Any) -> Written:
+        """One record by ``write`` in the writer thread, counted and indexed. If it raises (the
+        record cut back, the file whole), ``postarc/warc/records_failed`` counts it and one line
+        says ``failed`` and why (a full disk: ``DiskFullGuard``'s line says it); the caller decides
+        the post's fate."""
         self.stats.inc_value("postarc/warc/records")
         try:
-            written = await self._in_writer(write, *args)
-        except Exception:
-            logger.error(failed, exc_info=True)
+            written = await self._in_writer(write, target_uri, *args)
+        except Exception as exc:
+            self.stats.inc_value("postarc/warc/records_failed")
+            if disk_full_error(exc) is None:
+                logger.error("%s for %s: %s", failed, target_uri, exc if isinstance(exc, OSError)
+                             else f"{type(exc).__name__}: {exc}")
             raise
         self.stats.inc_value("postarc/warc/bytes", written.length)
         self._index_upto(written)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from scrapy.exceptions import DropItem
+
 from archive.warc.writer import Original
 from crawler.capture import WarcCapture, first_capture
+from crawler.diskfull import DiskFullGuard
 from crawler.items import Post
 from crawler.state import state_of
 
@@ -23,13 +26,14 @@ if TYPE_CHECKING:
 
 
 class AliasRecordsPipeline:
-    def __init__(self, capture: WarcCapture | None, state: ArchiveState) -> None:
+    def __init__(self, capture: WarcCapture | None, state: ArchiveState, disk_full: DiskFullGuard | None = None) -> None:
         self.capture = capture  # None when WARC capture is switched off (WARC_ENABLED = False) or in a rebuild
         self.state = state
+        self.disk_full = disk_full
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler.get_extension(WarcCapture), state_of(crawler))
+        return cls(crawler.get_extension(WarcCapture), state_of(crawler), crawler.get_extension(DiskFullGuard))
 
     async def process_item(self, item: Post) -> Post:
         if self.capture is None:
@@ -41,5 +45,10 @@ class AliasRecordsPipeline:
                 # The image's first capture: this fetch's record may itself be a revisit.
                 original = (first_capture(self.state.state, written.payload_digest)
                             or Original(written.record_id, written.target_uri, written.date))
-                await self.capture.write_alias(named, original, written.payload_digest, tuple(head))
+                try:
+                    await self.capture.write_alias(named, original, written.payload_digest, tuple(head))
+                except Exception as exc:  # the capture logged it: the post waits for the next run
+                    if self.disk_full is not None:
+                        self.disk_full.check(exc)
+                    raise DropItem(f"{item.guid}: image record not written", log_level="DEBUG") from exc
         return item

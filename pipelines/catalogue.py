@@ -6,9 +6,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from scrapy.exceptions import DropItem
+
 from archive.catalogue import Catalogue, PostRow, VersionRow
 from archive.warc.writer import Written
 from crawler.capture import WarcCapture
+from crawler.diskfull import DiskFullGuard
 from crawler.items import Post
 from crawler.state import state_of
 from pipelines.dates import conversion_fields
@@ -34,15 +37,18 @@ def conversion_target(item: Post) -> str:
 class CataloguePipeline:
     """Writes a ``conversion`` record (the Markdown, ``WARC-Refers-To`` its capture) and the row."""
 
-    def __init__(self, archive_dir: Path, state: ArchiveState, capture: WarcCapture | None) -> None:
+    def __init__(self, archive_dir: Path, state: ArchiveState, capture: WarcCapture | None,
+                 disk_full: DiskFullGuard | None = None) -> None:
         self.archive_dir = archive_dir
+        self.disk_full = disk_full
         self.state = state  # the crawl state: state.sqlite, or Redis (and it) when shared
         self.versions: Catalogue | None = None  # state.sqlite: the versions table
         self.capture = capture  # None when WARC capture is switched off (WARC_ENABLED = False)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(Path(crawler.settings["POSTARC_ARCHIVE_DIR"]), state_of(crawler), crawler.get_extension(WarcCapture))
+        return cls(Path(crawler.settings["POSTARC_ARCHIVE_DIR"]), state_of(crawler), crawler.get_extension(WarcCapture),
+                   crawler.get_extension(DiskFullGuard))
 
     def open_spider(self) -> None:
         self.versions = Catalogue.of_archive(self.archive_dir)
@@ -58,8 +64,13 @@ class CataloguePipeline:
             target = conversion_target(item)
             # Written on the WARC writer's thread; the row follows once the record is in.
             extra = {"WARC-Refers-To-Target-URI": item.capture.target_uri, **conversion_fields(item)}
-            markdown = await self.capture.write_conversion(target, item.capture.record_id,
-                                                           item.markdown.encode("utf-8"), extra=extra)
+            try:
+                markdown = await self.capture.write_conversion(target, item.capture.record_id,
+                                                               item.markdown.encode("utf-8"), extra=extra)
+            except Exception as exc:  # the capture logged it: no row, so the next run archives the post again
+                if self.disk_full is not None:
+                    self.disk_full.check(exc)
+                raise DropItem(f"{item.guid}: conversion record not written", log_level="DEBUG") from exc
         # A page or image that failed for now: counted, so that the next runs retry a few times.
         if not item.rebuilt:
             item.incomplete_runs = item.incomplete_runs + 1 if item.missing else 0
