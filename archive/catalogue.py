@@ -11,8 +11,12 @@ import sqlite3
 import time
 from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from archive.frontmatter import body_words, read_front_matter
+from archive.stories import encode_sketch, mark_keys, sketch, story_url, url_key
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS posts (
@@ -179,11 +183,49 @@ class Catalogue:
         self.db.row_factory = sqlite3.Row
         use_wal(self.db)
         self.db.execute("PRAGMA synchronous=NORMAL")
+        older = self._has_table("posts") and not self._has_table("story_keys")
         self.db.executescript(SCHEMA)
         self._add_column("posts", "incomplete_runs INTEGER NOT NULL DEFAULT 0")
         self._add_column("sources", "backfill TEXT")  # feed history read so far (crawler.history)
         self._add_column("posts", "page_etag TEXT")
         self._add_column("posts", "page_last_modified TEXT")
+        if older:
+            self._index_stories()
+
+    def _has_table(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
+
+    def _index_stories(self) -> None:
+        """Bring a catalogue from before the story index up to it, once: each post its own story,
+        in the order archived, keyed as the stories pipeline keys a post (its link's story URL and
+        its body's fingerprint, from its file: the page's canonical URL was not kept), so that
+        another feed's copy of an old post joins it instead of becoming a second post. Another
+        process doing the same at once changes nothing: a key or an entry is only ever added."""
+        posts_dir = self.path.parent / "posts"
+        rows = self.db.execute("SELECT source, guid, link, path, categories, content_hash, archived FROM posts "
+                               "ORDER BY archived, rowid").fetchall()
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for n, row in enumerate(rows):
+                try:
+                    meta, body = read_front_matter((posts_dir / f"{row['path']}.md").read_text("utf-8", "replace"))
+                except OSError:
+                    meta, body = {}, ""
+                fingerprint = sketch(body_words(body))
+                url = story_url(row["link"])
+                keys = ([url_key(url)] if url else []) + mark_keys(fingerprint)
+                self.db.executemany("INSERT OR IGNORE INTO story_keys VALUES (?, ?, ?)",
+                                    [(k, row["source"], row["guid"]) for k in keys])
+                if isinstance(feed_url := meta.get("source"), str):  # the post's feed, as its file names it
+                    archived = datetime.strptime(row["archived"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+                    self.db.execute(
+                        "INSERT OR IGNORE INTO story_members VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (row["source"], row["guid"], row["source"], row["guid"], feed_url, row["categories"],
+                         row["content_hash"], encode_sketch(fingerprint), int(archived.timestamp()) * 10**9 + n))
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def _add_column(self, table: str, column: str) -> None:
         """Bring a catalogue written by an older postarc up to ``SCHEMA``."""

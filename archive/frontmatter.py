@@ -6,6 +6,7 @@ It is read back by the pipeline's tests, the replay's post pages and its search 
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import datetime, timezone
 from typing import Any
@@ -131,3 +132,27 @@ def with_story(text: str, sources: list[str], categories: list[str]) -> str | No
     fields.setdefault("categories", categories)
     fields.setdefault("sources", sources)
     return render_post(fields, body)
+
+
+_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_TAG = re.compile(r"<[^>]+>")
+_MARKUP = re.compile(r"^[#>\-*+ \t|:]+|[*_`]+", re.MULTILINE)
+
+
+def post_text(markdown: str) -> tuple[str, str]:
+    """(title, plain text) of a post file: front matter title, body without markup.
+
+    A handful of regular expressions, not a Markdown parser: search (and the story index made
+    for an older archive) only needs the words, and parsing 10 000 posts with a full renderer would take most of a minute.
+    """
+    meta, body = read_front_matter(markdown)
+    return str(meta.get("title", "")), body_words(body)
+
+
+def body_words(body: str) -> str:
+    """A post body's text without its Markdown and HTML markup, whitespace folded."""
+    body = _LINK.sub(r"\1", _IMAGE.sub(r"\1", body))
+    body = html.unescape(_TAG.sub(" ", body))
+    body = _MARKUP.sub("", body)
+    return re.sub(r"\s+", " ", body).strip()

@@ -159,3 +159,13 @@ def decode_sketch(text: str | None) -> Sketch:
         return 0, []
     n, _, hexes = text.partition(":")
     return int(n), [int(hexes[i:i + 8], 16) for i in range(0, len(hexes), 8)]
+
+
+def url_key(url: str) -> str:
+    """The story index's key for a story URL (``story_url``, ``page_canonical``)."""
+    return f"url {url}"
+
+
+def mark_keys(fingerprint: Sketch) -> list[str]:
+    """The story index's keys for a body's fingerprint: its ``index_marks``."""
+    return [f"mark {h:08x}" for h in index_marks(fingerprint)]

@@ -29,7 +29,7 @@ from twisted.internet.task import deferLater
 from archive.catalogue import PostRow, StoryMember
 from archive.frontmatter import with_story
 from archive.markdown import atomic_write, inside
-from archive.stories import decode_sketch, encode_sketch, index_marks, same_story, story_url
+from archive.stories import decode_sketch, encode_sketch, mark_keys, same_story, story_url, url_key
 from archive.text import NAME_MAX, plain_text
 from crawler.items import Post
 from crawler.ledger import ledger_of
@@ -49,11 +49,7 @@ def url_keys(item: Post) -> list[str]:
     """The story's URL keys: the page's canonical URL, then the entry's link, both without
     tracking parameters."""
     urls = [item.page_canonical, story_url(item.link)]
-    return list(dict.fromkeys(f"url {u}" for u in urls if u))
-
-
-def mark_keys(sketch: tuple[int, list[int]]) -> list[str]:
-    return [f"mark {h:08x}" for h in index_marks(sketch)]
+    return list(dict.fromkeys(url_key(u) for u in urls if u))
 
 
 def story_fields(members: list[StoryMember]) -> tuple[list[str], list[str]]:

@@ -13,7 +13,8 @@ import pytest
 
 from archive.replay.index import CdxjIndex, ensure_index, seek_first
 from archive.replay.rewrite import rewrite_css
-from archive.replay.search import Query, excerpt_html, post_text
+from archive.frontmatter import post_text
+from archive.replay.search import Query, excerpt_html
 from bench.replay import synthetic_archive
 from tests.helpers import posts_of, warc_records
 from tests.replay_helpers import Replay, demo_archive, start_replay

@@ -169,6 +169,32 @@ def test_hexo_reads_the_story_with_every_feeds_categories(merged: tuple[SiteServ
     assert len(one["sources"]) == 3
 
 
+def test_an_archive_from_before_the_story_index_gets_its_posts_indexed_once(site: SiteServer, tmp_path: Path):
+    """Alpha archived by a postarc without the story index (its tables dropped), then every feed:
+    the index is made from the catalogue and the post files when first opened, and the copies
+    of Alpha's stories join them, by link and by fingerprint. The page's canonical URL was not
+    kept, so a story only it names (Beta's "Two again") is a post of its own."""
+    serve(site)
+    archive = tmp_path / "archive"
+    crawl(sources(site, tmp_path), archive, "--only", "alpha")
+    with sqlite3.connect(archive / "state.sqlite") as db:
+        db.execute("DROP TABLE story_keys")
+        db.execute("DROP TABLE story_members")
+    before = files(archive)
+    crawl(sources(site, tmp_path), archive)
+    posts = by_guid(archive)
+    assert sorted(posts) == ["a1", "a2", "a3", "a4", "b2", "b4", "b5"]
+    alpha, beta, gamma = (site.url(f"/{f}/feed.xml") for f in "abc")
+    assert posts["a1"][0]["sources"][0] == alpha and set(posts["a1"][0]["sources"][1:]) == {beta, gamma}
+    assert posts["a3"][0]["sources"] == [alpha, beta]  # the syndicated copy, by its fingerprint
+    assert set(posts["a1"][0]["categories"]) == {"Alpha", "news", "Beta", "Gamma"}
+    assert "sources" not in posts["a2"][0] and "sources" not in posts["b2"][0]
+    changed = {p for p, data in files(archive).items() if before.get(p) != data}
+    assert {p.stem.split("-")[0] for p in changed if p in before} == {"one", "three"}  # only those rewritten
+    crawl(sources(site, tmp_path), archive)  # and the index is made once: nothing changes after
+    assert by_guid(archive).keys() == posts.keys()
+
+
 def test_one_run_over_both_feeds_writes_each_story_once(site: SiteServer, tmp_path: Path):
     serve(site)
     archive = tmp_path / "archive"

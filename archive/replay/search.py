@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archive.catalogue import use_wal
-from archive.frontmatter import read_front_matter
+from archive.frontmatter import post_text
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -41,28 +41,9 @@ MAX_TERMS = 8
 MARK_START, MARK_END = "\x02", "\x03"
 TEMP_PREFIX = ".postarc-tmp-"  # archive.markdown's temp files, never indexed
 
-_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_TAG = re.compile(r"<[^>]+>")
-_MARKUP = re.compile(r"^[#>\-*+ \t|:]+|[*_`]+", re.MULTILINE)
-
 
 def search_db(archive_dir: str | os.PathLike[str]) -> Path:
     return Path(archive_dir) / "indexes" / "search.sqlite"
-
-
-def post_text(markdown: str) -> tuple[str, str]:
-    """(title, plain text) of a post file: front matter title, body without markup.
-
-    A handful of regular expressions, not a Markdown parser: search only needs the words, and
-    parsing 10 000 posts with a full renderer would take most of a minute.
-    """
-    meta, body = read_front_matter(markdown)
-    title = str(meta.get("title", ""))
-    body = _LINK.sub(r"\1", _IMAGE.sub(r"\1", body))
-    body = html.unescape(_TAG.sub(" ", body))
-    body = _MARKUP.sub("", body)
-    return title, re.sub(r"\s+", " ", body).strip()
 
 
 def _post_files(posts_dir: Path) -> Iterator[tuple[str, os.stat_result]]:
