@@ -79,9 +79,6 @@ def _page_fragment(page_html: str, page_url: str | None) -> Fragment:
         return Fragment("", [], [])
     if elements > PAGE_MAX_ELEMENTS:
         raise PageTooLarge(f"the page has {elements} elements, more than {PAGE_MAX_ELEMENTS} (PAGE_MAX_ELEMENTS)")
-    # Comments go, their tails stay: trafilatura, which loads pages without comments, drops the
-    # text after one, and React pages put "<!-- -->" inside sentences ("And <!-- -->winter…").
-    etree.strip_elements(root, etree.Comment, etree.ProcessingInstruction, with_tail=False)
     stand_ins = _stand_in_images(root, page_url)
     _paragraphize(root)
     normalise_pre(root)

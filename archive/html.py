@@ -6,8 +6,9 @@ URL in lazy-loading attributes or behind a CORS proxy, code is laid out with ``<
 a reader would see it (``clean_tree``), so the HTML, the image list, the Markdown and the text
 blocks all describe the same content.
 
-Parsing is an HTML5 parser (lexbor, through selectolax) whose tree is copied into lxml's, as
-browsers read the markup; sanitising is lxml_html_clean's ``Cleaner`` (lxml.html.clean moved to
+Parsing is an HTML5 parser (lexbor, through selectolax), as browsers read the markup, whose
+tree reaches lxml's by its serialization read back by libxml2 (whole pages) or copied node by
+node (fragments); sanitising is lxml_html_clean's ``Cleaner`` (lxml.html.clean moved to
 that package in lxml 5.2; we configure it rather than walk the tree ourselves); Markdown is
 markdownify with a subclass for what it lacks, in ``archive.markdown_converter`` (which imports
 this module; this one does not import it).
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
@@ -202,30 +204,83 @@ def parse_document(html: str) -> HtmlElement | None:
     Read as a browser reads it (the HTML5 parsing algorithm, lexbor through selectolax): a "<"
     that opens no tag stays text ("a < b", "new Map<>()"), a stray "</p>" makes an empty
     paragraph, misnested and unclosed tags are repaired as browsers repair them. A fragment is
-    parsed as a page's body would parse it (context <body>, standards mode). Then copied into an
-    lxml tree, which the cleaner and trafilatura take.
+    parsed as a page's body would parse it (context <body>, standards mode). The result is an
+    lxml tree, which the cleaner and trafilatura take, without comments and processing
+    instructions (their tails stay).
     """
     return parse_sized(html)[0]
 
 
 def parse_sized(html: str) -> tuple[HtmlElement | None, int]:
-    """``parse_document``, and how many elements the tree holds (counted while it is built)."""
+    """``parse_document``, and how many elements the tree holds."""
     text = _NOT_XML_CHAR.sub("", html or "")
     if not text.strip():
         return None, 0
     if _DOCUMENT_START.match(text):
-        source = LexborHTMLParser(text).root
+        source = LexborHTMLParser(text)
+        read = _read_back(source.html or "", _XML_REFUSED_REFERENCE.search(text) is not None)
+        if read is not None:
+            root, elements = read, int(_COUNT_ELEMENTS(read))
+        else:  # nested past what libxml2 reads (2048 levels): copied, as slowly as every page once was
+            root = _PARSER.makeelement("html")
+            elements = 1 + _copy_children(source.root.first_child if source.root is not None else None, root)
     else:
+        root = _PARSER.makeelement("html")
         source = LexborHTMLParser(text, is_fragment=True, fragment_tag="body").root
-    root = _PARSER.makeelement("html")
-    if _DOCUMENT_START.match(text):
-        elements = 1 + _copy_children(source.first_child if source is not None else None, root)
-    else:
         elements = 2 + _copy_children(source, etree.SubElement(root, "body"))
     if root.find("body") is None:
         etree.SubElement(root, "body")
         elements += 1
     return root, elements
+
+
+def _read_back(serialized: str, refused_characters: bool) -> HtmlElement | None:
+    """A whole page as lexbor built it, from its serialization read by libxml2.
+
+    Both in C: copying a page's tree node by node in Python (``_copy_children``) took 4.2 ms of a
+    bench page, twice both parses (1.9 ms). lexbor's output is markup whose tree libxml2 builds
+    as written, except where undone below: void elements libxml2 does not know (their "content"
+    goes after them) and ``<template>`` content (inert in a browser; lexbor's tree holds it
+    apart). ``refused_characters``: the page has character references to characters XML cannot
+    hold (``&#1;``), which lexbor decoded and lxml would refuse in every later edit. None if
+    libxml2 stopped short of the end (a fatal error: nesting deeper than its limit).
+    """
+    if refused_characters:
+        serialized = _NOT_XML_CHAR.sub("", serialized)
+    parser = _document_parser()
+    root = lxml.html.document_fromstring(serialized, parser=parser)
+    if any(error.level == etree.ErrorLevels.FATAL for error in parser.error_log):
+        return None
+    # Their tails stay: React pages put "<!-- -->" inside sentences ("And <!-- -->winter…").
+    etree.strip_elements(root, etree.Comment, etree.ProcessingInstruction, with_tail=False)
+    for el in root.iter(_VOID_UNKNOWN_TO_LIBXML2):
+        if el.text or len(el):
+            _hoist_content(el)
+    for template in root.iter("template"):
+        template.text = None
+        template[:] = []
+    return root
+
+
+def _hoist_content(el: HtmlElement) -> None:
+    """Move what libxml2 put inside a void element to just after it, as HTML5 reads it."""
+    parent, children, tail = el.getparent(), list(el), el.tail or ""
+    el.tail, el.text = el.text, None
+    at = parent.index(el)
+    for offset, child in enumerate(children, 1):
+        parent.insert(at + offset, child)  # moves it, with its tail
+    last = children[-1] if children else el
+    last.tail = (last.tail or "") + tail
+
+
+# HTML5's void elements that libxml2's HTML parser reads as containers.
+_VOID_UNKNOWN_TO_LIBXML2 = ("embed", "source", "track", "wbr", "keygen")
+_COUNT_ELEMENTS = etree.XPath("count(//*)")
+# A character reference to what XML cannot hold: C0 controls but tab, LF and CR; U+FFFE, U+FFFF
+# (HTML5 decodes them as such; a NUL, a surrogate or past U+10FFFF becomes U+FFFD).
+_XML_REFUSED_REFERENCE = re.compile(
+    r"&#(?:[xX]0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]|[fF]{3}[eEfF])(?![0-9a-fA-F])"
+    r"|0*(?:[0-8]|1[124-9]|2[0-9]|3[01]|6553[45])(?![0-9]))")
 
 
 def _copy_children(first: LexborNode | None, parent: HtmlElement) -> int:
@@ -317,6 +372,19 @@ class _HTMLParser(etree.HTMLParser):
 
 
 _PARSER = _HTMLParser()
+_THREAD = threading.local()
+
+
+def _document_parser() -> _HTMLParser:
+    """This thread's parser for ``_read_back``: its ``error_log`` is of its own last parse.
+
+    huge_tree: pages nest deeper than libxml2's default limit of 256 levels (posts nest hundreds
+    deep) and can hold text nodes over its 10 MB; what lexbor read, libxml2 must read back whole.
+    """
+    parser = getattr(_THREAD, "parser", None)
+    if parser is None:
+        parser = _THREAD.parser = _HTMLParser(huge_tree=True)
+    return parser
 
 
 def parse_body(html: str) -> HtmlElement | None:

@@ -14,6 +14,7 @@ from archive.html import (
     Image,
     clean_html,
     find_images,
+    parse_document,
     text_blocks,
     to_html,
     unwrap_proxy,
@@ -220,6 +221,28 @@ def test_processing_instructions_are_not_shown(html: str, shown: str, text: str)
 def test_whole_document_gives_its_body() -> None:
     html = "<!DOCTYPE html><html><head><title>T</title><meta charset='gbk'></head><body><p>正文</p></body></html>"
     assert clean_html(html) == "<p>正文</p>"
+
+
+def test_whole_documents_are_read_as_browsers_read_them() -> None:
+    # Pages are parsed by lexbor and read back by libxml2, whose tree builder takes some HTML5
+    # void elements for containers and shows <template> content: undone, as a browser has it.
+    html = ("<!DOCTYPE html><html lang=en><body><p>Mandrake/<wbr>Linux, <embed src=a.swf>after"
+            "<video><source src=v.mp4><track src=t.vtt>caption</video></p>"
+            "<template><p>inert</p></template><p>And <!-- -->winter&#1;<?php x ?>.</p></body></html>")
+    root = parse_document(html)
+    assert root.get("lang") == "en"
+    body = root.find("body")
+    assert [el.tag for el in body.iter()] == ["body", "p", "wbr", "embed", "video", "source", "track", "template", "p"]
+    assert "".join(body.itertext()) == "Mandrake/Linux, aftercaptionAnd winter."
+    for void in ("wbr", "embed", "source", "track"):
+        assert body.find(f".//{void}").text is None and len(body.find(f".//{void}")) == 0, void
+    assert body.find(".//embed").tail == "after" and body.find(".//track").tail == "caption"
+
+
+@pytest.mark.parametrize("depth", [1500, 3000])  # libxml2 stops at 2048 levels: the copy takes over
+def test_deeply_nested_documents_keep_their_text(depth: int) -> None:
+    root = parse_document("<!DOCTYPE html><html><body>" + "<div>a" * depth + "<b>end</b>")
+    assert "".join(root.itertext()) == "a" * depth + "end"
 
 
 def test_leading_text_not_wrapped_in_invented_paragraph() -> None:
