@@ -63,12 +63,23 @@ CREATE TABLE IF NOT EXISTS versions (
     markdown_offset   INTEGER,
     PRIMARY KEY (source, guid, captured)
 );
-CREATE TABLE IF NOT EXISTS story_keys (
+CREATE TABLE IF NOT EXISTS payloads (
+    digest    TEXT PRIMARY KEY,
+    uri       TEXT NOT NULL,
+    date      TEXT NOT NULL,
+    filename  TEXT NOT NULL,
+    record_id TEXT NOT NULL
+);
+"""
+#: The story index (``dedup: across``), made in one transaction with its first contents
+#: (``Catalogue._story_tables``).
+STORY_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS story_keys (
     key    TEXT PRIMARY KEY,
     source TEXT NOT NULL,
     guid   TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS story_members (
+)""",
+    """CREATE TABLE IF NOT EXISTS story_members (
     source       TEXT NOT NULL,
     guid         TEXT NOT NULL,
     owner_source TEXT NOT NULL,
@@ -79,16 +90,9 @@ CREATE TABLE IF NOT EXISTS story_members (
     sketch       TEXT,
     seq          INTEGER NOT NULL,
     PRIMARY KEY (source, guid)
-);
-CREATE INDEX IF NOT EXISTS story_members_owner ON story_members (owner_source, owner_guid, seq);
-CREATE TABLE IF NOT EXISTS payloads (
-    digest    TEXT PRIMARY KEY,
-    uri       TEXT NOT NULL,
-    date      TEXT NOT NULL,
-    filename  TEXT NOT NULL,
-    record_id TEXT NOT NULL
-);
-"""
+)""",
+    """CREATE INDEX IF NOT EXISTS story_members_owner ON story_members (owner_source, owner_guid, seq)""",
+)
 
 
 @dataclass
@@ -183,49 +187,55 @@ class Catalogue:
         self.db.row_factory = sqlite3.Row
         use_wal(self.db)
         self.db.execute("PRAGMA synchronous=NORMAL")
-        older = self._has_table("posts") and not self._has_table("story_keys")
         self.db.executescript(SCHEMA)
         self._add_column("posts", "incomplete_runs INTEGER NOT NULL DEFAULT 0")
         self._add_column("sources", "backfill TEXT")  # feed history read so far (crawler.history)
         self._add_column("posts", "page_etag TEXT")
         self._add_column("posts", "page_last_modified TEXT")
-        if older:
-            self._index_stories()
+        self._story_tables()
 
     def _has_table(self, name: str) -> bool:
         return self.db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone() is not None
 
-    def _index_stories(self) -> None:
-        """Bring a catalogue from before the story index up to it, once: each post its own story,
-        in the order archived, keyed as the stories pipeline keys a post (its link's story URL and
-        its body's fingerprint, from its file: the page's canonical URL was not kept), so that
-        another feed's copy of an old post joins it instead of becoming a second post. Another
-        process doing the same at once changes nothing: a key or an entry is only ever added."""
-        posts_dir = self.path.parent / "posts"
-        rows = self.db.execute("SELECT source, guid, link, path, categories, content_hash, archived FROM posts "
-                               "ORDER BY archived, rowid").fetchall()
+    def _story_tables(self) -> None:
+        """Make the story index if it is missing, with the posts a catalogue from before it holds,
+        in one transaction: a kill leaves no empty index behind, and of two processes opening
+        the archive at once the second finds it made."""
+        if self._has_table("story_keys"):
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            for n, row in enumerate(rows):
-                try:
-                    meta, body = read_front_matter((posts_dir / f"{row['path']}.md").read_text("utf-8", "replace"))
-                except OSError:
-                    meta, body = {}, ""
-                fingerprint = sketch(body_words(body))
-                url = story_url(row["link"])
-                keys = ([url_key(url)] if url else []) + mark_keys(fingerprint)
-                self.db.executemany("INSERT OR IGNORE INTO story_keys VALUES (?, ?, ?)",
-                                    [(k, row["source"], row["guid"]) for k in keys])
-                if isinstance(feed_url := meta.get("source"), str):  # the post's feed, as its file names it
-                    archived = datetime.strptime(row["archived"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-                    self.db.execute(
-                        "INSERT OR IGNORE INTO story_members VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (row["source"], row["guid"], row["source"], row["guid"], feed_url, row["categories"],
-                         row["content_hash"], encode_sketch(fingerprint), int(archived.timestamp()) * 10**9 + n))
+            if not self._has_table("story_keys"):
+                for statement in STORY_SCHEMA:
+                    self.db.execute(statement)
+                self._index_stories()
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+
+    def _index_stories(self) -> None:
+        """Each post of an archive from before the story index its own story, in the order
+        archived, keyed as the stories pipeline keys a post (its link's story URL and its body's
+        fingerprint, from its file: the page's canonical URL was not kept), so that another
+        feed's copy of an old post joins it instead of becoming a second post."""
+        posts_dir = self.path.parent / "posts"
+        rows = self.db.execute("SELECT source, guid, link, path, categories, content_hash, archived FROM posts "
+                               "ORDER BY archived, rowid").fetchall()
+        for n, row in enumerate(rows):
+            try:
+                meta, body = read_front_matter((posts_dir / f"{row['path']}.md").read_text("utf-8", "replace"))
+            except OSError:
+                meta, body = {}, ""
+            fingerprint = sketch(body_words(body))
+            url = story_url(row["link"])
+            keys = ([url_key(url)] if url else []) + mark_keys(fingerprint)
+            self.db.executemany("INSERT OR IGNORE INTO story_keys VALUES (?, ?, ?)",
+                                [(k, row["source"], row["guid"]) for k in keys])
+            if isinstance(feed_url := meta.get("source"), str):  # the post's feed, as its file names it
+                self.db.execute("INSERT OR IGNORE INTO story_members VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                (row["source"], row["guid"], row["source"], row["guid"], feed_url, row["categories"],
+                                 row["content_hash"], encode_sketch(fingerprint), _archived_ns(row["archived"]) + n))
 
     def _add_column(self, table: str, column: str) -> None:
         """Bring a catalogue written by an older postarc up to ``SCHEMA``."""
@@ -401,3 +411,11 @@ def _post_row(row: sqlite3.Row) -> PostRow:
     values = dict(row)
     values["categories"] = json.loads(values["categories"] or "[]")
     return PostRow(**values)
+
+
+def _archived_ns(archived: str) -> int:
+    """A post's ``archived`` time (``%Y-%m-%dT%H:%M:%SZ``) in ns: a story member's ``seq``."""
+    try:
+        return int(datetime.strptime(archived, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()) * 10**9
+    except ValueError:
+        return 0
