@@ -25,6 +25,7 @@ BACKFILL = "backfill"
 ENTRIES, NEW, UPDATED, UNCHANGED, BYTES = "entries", "new", "updated", "unchanged", "bytes"
 PAGE_FAILED, IMAGES_FAILED, RETRY_NEXT = "page_failed", "images_failed", "retry_next"
 ENCLOSURES_FAILED = "enclosures_failed"
+MERGED = "merged"  # entries merged into another feed's post (dedup: across)
 
 
 def stats_key(source: str, what: str) -> str:

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from scrapy.settings import SETTINGS_PRIORITIES, BaseSettings
 
-from crawler.progress import INTERVAL, human_bytes
+from crawler.progress import INTERVAL, totals_line
 from crawler.runner import SourceReport
 from crawler.sources import Source, SourcesFile
 from crawler.workers import default_workers
@@ -125,9 +125,7 @@ class Children:
             except (OSError, ValueError):
                 continue  # not written yet, or being replaced
         assert self.progress is not None
-        self.progress.write(f"\r\033[Kfeeds {totals.get('feeds_done', 0)}/{totals.get('feeds', 0)}  "
-                            f"new {totals.get('new', 0)}  updated {totals.get('updated', 0)}  "
-                            f"unchanged {totals.get('unchanged', 0)}  {human_bytes(totals.get('bytes', 0))}  "
+        self.progress.write(f"\r\033[K{totals_line(totals)}  "
                             f"({totals.get('active', 0)} downloading, {len(self.procs)} processes)")
         self.progress.flush()
 

@@ -16,7 +16,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import create_looping_call
 
-from crawler.ledger import BYTES, NEW, UNCHANGED, UPDATED, SourceLedger, ledger_of
+from crawler.ledger import BYTES, MERGED, NEW, UNCHANGED, UPDATED, SourceLedger, ledger_of
 from crawler.protocol import STARTED
 
 if TYPE_CHECKING:
@@ -32,7 +32,14 @@ def source_totals(ledger: SourceLedger) -> dict[str, int]:
     """The ledger's per-source figures summed over all sources."""
     statuses = ledger.statuses().values()
     return {"feeds": len(statuses), "feeds_done": sum(status != STARTED for status in statuses),
-            **{what: ledger.total(what) for what in (NEW, UPDATED, UNCHANGED, BYTES)}}
+            **{what: ledger.total(what) for what in (NEW, UPDATED, UNCHANGED, MERGED, BYTES)}}
+
+
+def totals_line(t: dict[str, int]) -> str:
+    """The progress line's figures (``source_totals``, or their sum over ``--processes`` children)."""
+    return (f"feeds {t.get('feeds_done', 0)}/{t.get('feeds', 0)}  new {t.get('new', 0)}  "
+            f"updated {t.get('updated', 0)}  unchanged {t.get('unchanged', 0)}  merged {t.get(MERGED, 0)}  "
+            f"{human_bytes(t.get('bytes', 0))}")
 
 
 def human_bytes(n: float) -> str:
@@ -73,8 +80,7 @@ class Progress:
             tmp.write_text(json.dumps({**t, "active": active}))
             os.replace(tmp, self.totals_file)
             return
-        self.out.write(f"\r\033[Kfeeds {t['feeds_done']}/{t['feeds']}  new {t['new']}  updated {t['updated']}  "
-                       f"unchanged {t['unchanged']}  {human_bytes(t['bytes'])}  ({active} downloading)")
+        self.out.write(f"\r\033[K{totals_line(t)}  ({active} downloading)")
         self.out.flush()
 
     def stop(self) -> None:

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from archive.catalogue import Catalogue
 from archive.policy import parse_time
-from crawler.ledger import (BYTES, ENCLOSURES_FAILED, ENTRIES, IMAGES_FAILED, NEW, PAGE_FAILED, RETRY_NEXT, UNCHANGED,
-                            UPDATED, SourceLedger)
+from crawler.ledger import (BYTES, ENCLOSURES_FAILED, ENTRIES, IMAGES_FAILED, MERGED, NEW, PAGE_FAILED, RETRY_NEXT,
+                            UNCHANGED, UPDATED, SourceLedger)
 from crawler.progress import human_bytes
 from crawler.protocol import ELSEWHERE, NOT_MODIFIED, OK, STARTED
 from crawler.shared import is_shared
@@ -40,6 +40,7 @@ class SourceReport:
     failed: int
     bytes: int = 0
     retry_next: int = 0  # posts whose page or image failed for now: the next run fetches them again
+    merged: int = 0  # entries merged into another feed's post: one story (dedup: across)
 
     @property
     def ok(self) -> bool:
@@ -107,15 +108,16 @@ def source_reports(ledger: SourceLedger, config: SourcesFile, only: str = "") ->
             failed=sum(ledger.count(name, what) for what in (PAGE_FAILED, IMAGES_FAILED, ENCLOSURES_FAILED)),
             bytes=ledger.count(name, BYTES),
             retry_next=ledger.count(name, RETRY_NEXT),
+            merged=ledger.count(name, MERGED),
         ))
     return reports
 
 
 def print_reports(reports: list[SourceReport], out: TextIO = sys.stderr) -> None:
     width = max([len(r.name) for r in reports] + [6])
-    out.write(f"{'source':<{width}}  {'new':>5} {'upd':>5} {'same':>5} {'fail':>5} {'bytes':>9}  status\n")
+    out.write(f"{'source':<{width}}  {'new':>5} {'upd':>5} {'same':>5} {'merged':>6} {'fail':>5} {'bytes':>9}  status\n")
     for r in reports:
-        out.write(f"{r.name:<{width}}  {r.new:>5} {r.updated:>5} {r.unchanged:>5} {r.failed:>5} "
+        out.write(f"{r.name:<{width}}  {r.new:>5} {r.updated:>5} {r.unchanged:>5} {r.merged:>6} {r.failed:>5} "
                   f"{human_bytes(r.bytes):>9}  {r.status}\n")
     for r in reports:
         if r.retry_next:

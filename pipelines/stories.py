@@ -32,7 +32,7 @@ from archive.markdown import atomic_write, inside
 from archive.stories import decode_sketch, encode_sketch, mark_keys, same_story, story_url, url_key
 from archive.text import NAME_MAX, plain_text
 from crawler.items import Post
-from crawler.ledger import ledger_of
+from crawler.ledger import MERGED, ledger_of
 from crawler.state import state_of
 
 if TYPE_CHECKING:
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
     from archive.state import CrawlState
 
-MERGED = "merged"  # ledger: entries merged into another feed's post
 POLL_S = 0.25  # how often a story's post being written by another process is looked for
 
 

@@ -218,7 +218,7 @@ def test_demo_command(tmp_path: Path):
     (log,) = (tmp_path / "demo" / "logs").glob("crawl-*.log")
     assert "Dumping Scrapy stats" in log.read_text(encoding="utf-8")
     table = run.stdout.split("\n\n", 1)[0].splitlines()
-    assert table[0].split() == ["source", "new", "upd", "same", "fail", "bytes", "status"]
+    assert table[0].split() == ["source", "new", "upd", "same", "merged", "fail", "bytes", "status"]
     assert [row.split()[0] for row in table[1:]] == ["demo-hot", "demo-blog", "demo-zhihu"]
     assert "Archived 5 posts" in run.stdout
     for part in ("\n  posts/ ", "\n  warc/ ", "\n  indexes/ ", "\n  state.sqlite ", "\n  logs/ ", log.name):

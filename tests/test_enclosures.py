@@ -215,7 +215,7 @@ def test_a_podcast_with_local_enclosures(podcast, tmp_path: Path):
                "the post links it" in run.stderr
     assert "Traceback" not in run.stderr
     (row,) = [line.split() for line in run.stderr.splitlines() if line.startswith("show ")]
-    assert row[1:5] == ["3", "0", "0", "2"]  # new, updated, same, and the two enclosures failed
+    assert row[1:6] == ["3", "0", "0", "0", "2"]  # new, updated, same, merged, and the two enclosures failed
     assert not list((archive / "posts").rglob(".postarc-tmp-*"))
     # The feed's key went to the feed's own host, and not to the media host.
     assert all(h.get("X-Api-Key") == "k-3f9a1c" for p, h in site.log if p == "/podcast.xml")

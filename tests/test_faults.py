@@ -92,7 +92,7 @@ def test_each_failed_article_page_is_reported_with_its_url(crawled):
     assert re.search(r"article \S+/page/big-0 failed \(page of 47185965 bytes, more than POSTARC_PAGE_MAXSIZE "
                      r"\(5242880\): archived, not extracted\)", run.stderr)
     row = next(line for line in run.stderr.splitlines() if line.startswith("faulty "))
-    assert int(row.split()[4]) >= len(expect.failing_pages) + 5  # the fail column
+    assert int(row.split()[5]) >= len(expect.failing_pages) + 5  # the fail column
 
 
 def test_every_good_post_is_archived(crawled):

@@ -198,7 +198,7 @@ def test_an_archive_from_before_the_story_index_gets_its_posts_indexed_once(site
 def test_one_run_over_both_feeds_writes_each_story_once(site: SiteServer, tmp_path: Path):
     serve(site)
     archive = tmp_path / "archive"
-    crawl(sources(site, tmp_path, feeds="ab"), archive)
+    err = crawl(sources(site, tmp_path, feeds="ab"), archive, "--all", "-s", "POSTARC_PROGRESS=True")
     posts = by_guid(archive)
     assert len(posts) == 6  # three stories, two short posts, Beta's fifth
     stories = [fm for fm, _body in posts.values() if "sources" in fm]
@@ -206,6 +206,17 @@ def test_one_run_over_both_feeds_writes_each_story_once(site: SiteServer, tmp_pa
     for fm in stories:
         assert sorted(fm["sources"]) == sorted(site.url(f"/{f}/feed.xml") for f in "ab")
         assert fm["source"] == fm["sources"][0]
+    # The summary table says, per source, how many of its entries joined the other feed's post;
+    # the progress line (drawn every 0.5 s, so maybe before the last merge), how many so far.
+    lines = [line.split() for line in err.replace("\x1b[K", "").replace("\r", "\n").splitlines()]
+    header = next(cols for cols in lines if cols[:1] == ["source"])
+    merged = {cols[0]: int(cols[header.index("merged")]) for cols in lines if cols[:1] in (["alpha"], ["beta"])}
+    feed = {site.url("/a/feed.xml"): "alpha", site.url("/b/feed.xml"): "beta"}
+    other = {"alpha": "beta", "beta": "alpha"}
+    assert merged == {name: sum(other[feed[fm["source"]]] == name for fm in stories) for name in ("alpha", "beta")}
+    assert sum(merged.values()) == 3
+    so_far = [int(cols[cols.index("merged") + 1]) for cols in lines if cols[:1] == ["feeds"]]
+    assert so_far and so_far == sorted(so_far) and so_far[-1] <= 3
 
 
 def test_within_keeps_one_post_per_feed_entry(site: SiteServer, tmp_path: Path):
