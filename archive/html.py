@@ -218,10 +218,12 @@ def parse_sized(html: str) -> tuple[HtmlElement | None, int]:
         return None, 0
     if _DOCUMENT_START.match(text):
         source = LexborHTMLParser(text)
-        read = _read_back(source.html or "", _XML_REFUSED_REFERENCE.search(text) is not None)
+        # In quirks mode a <table> stays inside a <p>, where libxml2 would close the <p>.
+        quirky = not _STANDARDS_DOCTYPE.match(text) and source.css_first("p table") is not None
+        read = None if quirky else _read_back(source.html or "", _XML_REFUSED_REFERENCE.search(text) is not None)
         if read is not None:
             root, elements = read, int(_COUNT_ELEMENTS(read))
-        else:  # nested past what libxml2 reads (2048 levels): copied, as slowly as every page once was
+        else:  # what libxml2 would build otherwise: copied, as slowly as every page once was
             root = _PARSER.makeelement("html")
             elements = 1 + _copy_children(source.root.first_child if source.root is not None else None, root)
     else:
@@ -239,9 +241,9 @@ def _read_back(serialized: str, refused_characters: bool) -> HtmlElement | None:
 
     Both in C: copying a page's tree node by node in Python (``_copy_children``) took 4.2 ms of a
     bench page, twice both parses (1.9 ms). lexbor's output is markup whose tree libxml2 builds
-    as written, except where undone below: void elements libxml2 does not know (their "content"
-    goes after them) and ``<template>`` content (inert in a browser; lexbor's tree holds it
-    apart). ``refused_characters``: the page has character references to characters XML cannot
+    as written, except a quirks-mode page's table in a paragraph (``parse_sized`` copies those)
+    and what is undone below: void elements libxml2 does not know (their "content" goes after
+    them) and ``<template>`` content (inert in a browser; lexbor's tree holds it apart). ``refused_characters``: the page has character references to characters XML cannot
     hold (``&#1;``), which lexbor decoded and lxml would refuse in every later edit. None if
     libxml2 stopped short of the end (a fatal error: nesting deeper than its limit).
     """
@@ -273,6 +275,8 @@ def _hoist_content(el: HtmlElement) -> None:
     last.tail = (last.tail or "") + tail
 
 
+# "<!DOCTYPE html>": standards mode, where a <table> closes a <p> as libxml2 closes it.
+_STANDARDS_DOCTYPE = re.compile(r"\s*<!doctype\s+html\s*>", re.IGNORECASE)
 # HTML5's void elements that libxml2's HTML parser reads as containers.
 _VOID_UNKNOWN_TO_LIBXML2 = ("embed", "source", "track", "wbr", "keygen")
 _COUNT_ELEMENTS = etree.XPath("count(//*)")

@@ -239,6 +239,15 @@ def test_whole_documents_are_read_as_browsers_read_them() -> None:
     assert body.find(".//embed").tail == "after" and body.find(".//track").tail == "caption"
 
 
+def test_a_table_stays_in_its_paragraph_in_quirks_mode() -> None:
+    # Without a standards doctype HTML5 keeps the <table> inside the <p>; libxml2 would close it.
+    for html, parent in (("<html><body><p>a<table><tr><td>x</td></tr></table>b</p>", "p"),
+                         ("<!DOCTYPE html><p>a<table><tr><td>x</td></tr></table>b</p>", "body")):
+        body = parse_document(html).find("body")
+        assert body.find(".//table").getparent().tag == parent, html
+        assert "".join(body.itertext()) == "axb"
+
+
 @pytest.mark.parametrize("depth", [1500, 3000])  # libxml2 stops at 2048 levels: the copy takes over
 def test_deeply_nested_documents_keep_their_text(depth: int) -> None:
     root = parse_document("<!DOCTYPE html><html><body>" + "<div>a" * depth + "<b>end</b>")
