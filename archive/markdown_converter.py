@@ -75,12 +75,28 @@ def to_markdown(html: str, base_url: str | None = None, image_map: Mapping[str, 
     if body is None:
         return ""
     try:
-        soup = BeautifulSoup("", builder=_LxmlTreeBuilder(body))
+        soup = BeautifulSoup("", builder=_LxmlTreeBuilder(body), element_classes={Tag: _Tag})
         markdown = PostConverter(image_map or {}).convert_soup(soup)
     except RecursionError:
         # markdownify recurses once per nesting level; soup nested hundreds deep keeps its text.
         markdown = "\n\n".join(text for text in map(normalise_space, block_texts_of(body)) if text)
     return tidy_markdown(markdown)
+
+
+class _Tag(Tag):
+    """bs4's Tag, with ``find_parent(name)`` a plain walk up the parents.
+
+    markdownify asks it of every element (is it inside a <pre>?), and bs4 answers through its
+    generic matcher: a fifth of the conversion. Any other query is bs4's own.
+    """
+
+    def find_parent(self, name=None, attrs={}, **kwargs):  # noqa: ANN001, ANN201, B006 - bs4's signature
+        if not isinstance(name, str) or attrs or kwargs:
+            return super().find_parent(name, attrs, **kwargs)
+        parent = self.parent
+        while parent is not None and parent.name != name:
+            parent = parent.parent
+        return parent
 
 
 class _LxmlTreeBuilder(HTMLTreeBuilder):
