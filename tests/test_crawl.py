@@ -12,6 +12,7 @@ import pytest
 from crawler.demo.server import Resource, SiteServer
 from crawler.demo.site import build_routes, sources_yaml
 from tests.helpers import postarc, posts_of, warc_records, warcio_check, write_sources
+from tests.ports import refusing_port
 
 FRONT_MATTER_KEYS = {"title", "categories", "author", "comments", "date", "link", "guid", "source",
                      "archived", "warc"}
@@ -196,7 +197,7 @@ def test_failed_source_gives_non_zero_exit_and_keeps_the_others(demo_site: SiteS
   - name: missing
     url: {demo_site.base}/no-such-feed.xml
   - name: refused
-    url: http://127.0.0.1:9/feed.xml
+    url: http://127.0.0.1:{refusing_port()}/feed.xml
   - name: not-a-feed
     url: {demo_site.base}/posts/harbour.html
 """)

@@ -23,6 +23,7 @@ from archive.wacz import replace_digest
 from crawler.demo.server import Resource, SiteServer
 from tests import conftest
 from tests.helpers import REPO, postarc
+from tests.ports import refusing_port
 from tests.tools import chromium_driver, require_tool
 from tests.tsa import TSA, make_ca
 
@@ -102,7 +103,7 @@ def test_untrusted_tsa_and_unsigned(signed):
     assert run.returncode != 0 and "--trust" in run.stderr and "Traceback" not in run.stderr
     out = tmp / "unstamped.wacz"
     run = postarc("export-wacz", "--archive", str(tmp / "data"), "--sign", str(tmp / "key.pem"),
-                  "--timestamp-url", "http://127.0.0.1:9/tsr", str(out))
+                  "--timestamp-url", f"http://127.0.0.1:{refusing_port()}/tsr", str(out))
     assert run.returncode == 1 and "unreachable" in run.stderr and "Traceback" not in run.stderr, run.stderr
     assert not out.exists() and not list(tmp.glob("unstamped.wacz*"))
 
