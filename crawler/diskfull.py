@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import logging
 import sqlite3
+import threading
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
@@ -47,7 +48,9 @@ class DiskFullGuard:
     Pipelines' failures arrive through ``item_error``; components that write outside the item
     flow (the WARC capture middleware, the images store) call ``check`` with their error.
     ``pipelines.diskfull.DiskFullGatePipeline`` then keeps every post still on its way from
-    being written.
+    being written. From the engine's start on, a log record carrying a disk-full error (Scrapy's
+    "Error processing" of an item, the media pipeline's, a signal handler's) is this one line
+    instead of a traceback: the disk filling is the user's to fix, not a bug to report.
     """
 
     def __init__(self, crawler: Crawler) -> None:
@@ -58,7 +61,27 @@ class DiskFullGuard:
     def from_crawler(cls, crawler: Crawler) -> Self:
         guard = cls(crawler)
         crawler.signals.connect(guard.item_error, signal=signals.item_error)
+        crawler.signals.connect(guard.engine_started, signal=signals.engine_started)
         return guard
+
+    def engine_started(self) -> None:
+        # Kept to the end of the process: the WARC files close (and their index is merged) after
+        # the engine stops, and that write can meet the full disk too.
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(self.log_filter)
+
+    def log_filter(self, record: logging.LogRecord) -> bool:
+        """Whether ``record`` is logged: not if its exception is a disk-full one (``check`` says it)."""
+        error = record.exc_info[1] if record.exc_info else None
+        if error is None or disk_full_error(error) is None:
+            return True
+        if threading.current_thread() is threading.main_thread():  # the reactor's
+            self.check(error)
+        else:
+            from twisted.internet import reactor
+
+            reactor.callFromThread(self.check, error)
+        return False
 
     def item_error(self, item: Any, response: Any, failure: Failure) -> None:
         self.check(failure.value)
@@ -73,6 +96,7 @@ class DiskFullGuard:
             logger.error("disk full: %s; stopping the crawl (what is written is whole: free some space and "
                          "run again, the next run resumes)", full)
             self.crawler.stats.set_value("postarc/disk_full", str(full))
-            assert self.crawler.engine is not None
-            deferred_from_coro(self.crawler.engine.close_spider_async(reason=REASON))
+            engine = self.crawler.engine
+            if engine is not None and engine.spider is not None:  # not once closed (the WARC files close after)
+                deferred_from_coro(engine.close_spider_async(reason=REASON))
         return True

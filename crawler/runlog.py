@@ -42,3 +42,6 @@ def warnings_to_stderr(settings: Settings) -> None:
     to_stderr.setLevel(logging.WARNING)
     to_stderr.setFormatter(logging.Formatter(erase + "postarc: %(levelname)s: %(message)s"))
     logging.root.addHandler(to_stderr)
+    # The log file shares the archive's disk: once that is full its lines are lost, and logging
+    # would print each write it could not make with a traceback. stderr still has these lines.
+    logging.raiseExceptions = False

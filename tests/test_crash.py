@@ -203,6 +203,8 @@ def test_a_full_disk_stops_the_crawl_with_a_clear_error_and_whole_files(tmp_path
         assert re.search(r"^postarc: ERROR: disk full: (\[Errno \d+\]|database or disk is full)", full.stderr,
                          re.MULTILINE), full.stderr[-3000:]
         assert "postarc: crawl interrupted (disk full); the next run resumes it" in full.stderr
+        # One line says it: no traceback (a postarc bug's sign), not even the log file's own.
+        assert "Traceback" not in full.stderr and "Logging error" not in full.stderr, full.stderr[-3000:]
         # What is there is whole: closed WARC files that pass warcio check, no temp files, every
         # Markdown file complete.
         assert 0 < markdown_count(archive) < len(guids)
