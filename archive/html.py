@@ -218,8 +218,8 @@ def parse_sized(html: str) -> tuple[HtmlElement | None, int]:
         return None, 0
     if _DOCUMENT_START.match(text):
         source = LexborHTMLParser(text)
-        # In quirks mode a <table> stays inside a <p>, where libxml2 would close the <p>.
-        quirky = not _STANDARDS_DOCTYPE.match(text) and source.css_first("p table") is not None
+        standards = _STANDARDS_DOCTYPE.match(text) is not None
+        quirky = source.css_first(_READ_OTHERWISE if standards else _READ_OTHERWISE_IN_QUIRKS) is not None
         read = None if quirky else _read_back(source.html or "", _XML_REFUSED_REFERENCE.search(text) is not None)
         if read is not None:
             root, elements = read, int(_COUNT_ELEMENTS(read))
@@ -247,6 +247,8 @@ def _read_back(serialized: str, refused_characters: bool) -> HtmlElement | None:
     hold (``&#1;``), which lexbor decoded and lxml would refuse in every later edit. None if
     libxml2 stopped short of the end (a fatal error: nesting deeper than its limit).
     """
+    if not serialized:
+        return None
     if refused_characters:
         serialized = _NOT_XML_CHAR.sub("", serialized)
     parser = _document_parser()
@@ -277,6 +279,15 @@ def _hoist_content(el: HtmlElement) -> None:
 
 # "<!DOCTYPE html>": standards mode, where a <table> closes a <p> as libxml2 closes it.
 _STANDARDS_DOCTYPE = re.compile(r"\s*<!doctype\s+html\s*>", re.IGNORECASE)
+# Trees libxml2 would build otherwise from lexbor's serialization (the page is copied instead):
+# what follows a <plaintext> is text, and MathML or SVG holding an element with an HTML raw-text
+# name holds markup in it (libxml2 reads both as text); in quirks mode, a <table> inside a <p>
+# (libxml2 closes the <p>). One lexbor CSS pass, 0.4 ms a page. SVG's own <title>, <style> and
+# <script> are not looked for: common in icons, and never shown.
+_RAW_TEXT_NAMES = ("textarea", "xmp", "iframe", "noembed", "noframes", "noscript", "template", "plaintext")
+_READ_OTHERWISE = ", ".join(["plaintext", "math style", "math script", "math title",
+                             *(f"{space} {name}" for space in ("math", "svg") for name in _RAW_TEXT_NAMES)])
+_READ_OTHERWISE_IN_QUIRKS = _READ_OTHERWISE + ", p table"
 # HTML5's void elements that libxml2's HTML parser reads as containers.
 _VOID_UNKNOWN_TO_LIBXML2 = ("embed", "source", "track", "wbr", "keygen")
 _COUNT_ELEMENTS = etree.XPath("count(//*)")
@@ -311,17 +322,19 @@ def _copy_children(first: LexborNode | None, parent: HtmlElement) -> int:
             if tag == "-text":
                 text = node.text_content
                 if text:
-                    try:
-                        if last is None:
-                            into.text = (into.text or "") + text
-                        else:
-                            last.tail = (last.tail or "") + text
-                    except ValueError:  # a character XML cannot hold (lxml checks every string)
-                        text = not_xml.sub("", text)
-                        if last is None:
-                            into.text = (into.text or "") + text
-                        else:
-                            last.tail = (last.tail or "") + text
+                    # Joined before the assignment: lxml drops the old text before it checks the new.
+                    if last is None:
+                        joined = (into.text or "") + text
+                        try:
+                            into.text = joined
+                        except ValueError:  # a character XML cannot hold (lxml checks every string)
+                            into.text = not_xml.sub("", joined)
+                    else:
+                        joined = (last.tail or "") + text
+                        try:
+                            last.tail = joined
+                        except ValueError:
+                            last.tail = not_xml.sub("", joined)
             elif tag is not None and tag[0] not in "-!":  # None: a processing instruction
                 child = node.first_child
                 ok = names.get(tag)

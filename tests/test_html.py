@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from selectolax.lexbor import LexborHTMLParser
 from hypothesis import strategies as st
 
 from archive.html import (
@@ -246,6 +247,29 @@ def test_a_table_stays_in_its_paragraph_in_quirks_mode() -> None:
         body = parse_document(html).find("body")
         assert body.find(".//table").getparent().tag == parent, html
         assert "".join(body.itertext()) == "axb"
+
+
+@pytest.mark.parametrize("html", [
+    "<!DOCTYPE html><p>a<plaintext><b>not bold</b> &amp; raw",  # all after <plaintext> is text
+    "<!DOCTYPE html><p>x<math><textarea><mi>y</mi></textarea></math>z",  # foreign: markup inside
+    "<!DOCTYPE html><p>x<math><script><track>y</track></script></math>z",
+    "<!DOCTYPE html><p>x<math><template><mi>y</mi></template></math>z",
+    "<!DOCTYPE html><p>x<svg><xmp><g>y</g></xmp></svg>z",
+    "<html><p>a<table><tr><td>x</table>b",  # quirks mode
+    "<!DOCTYPE html><math><mi>x</mi><mo>=</mo><mn>1</mn></math>",
+    "<!DOCTYPE html><ul><li>a<dd>b<menu>c<dd>d</menu></ul>",
+])
+def test_documents_libxml2_would_read_otherwise_show_the_browsers_text(html: str) -> None:
+    # The text lexbor's own DOM holds (the HTML5 algorithm, as a browser runs it).
+    expected = LexborHTMLParser(html).body.text(deep=True)
+    assert "".join(parse_document(html).find("body").itertext()) == expected
+
+
+@pytest.mark.parametrize(("html", "blocks"), [
+    ("a<!-- c -->&#xfffe;b", ["ab"]), ("<b>x</b>a<?pi?>&#1;b", ["xab"]), ("<!DOCTYPE html><p>a<!-- -->&#1;b", ["ab"]),
+])
+def test_text_around_a_dropped_node_and_a_refused_character_is_kept(html: str, blocks: list[str]) -> None:
+    assert text_blocks(html) == blocks
 
 
 @pytest.mark.parametrize("depth", [1500, 3000])  # libxml2 stops at 2048 levels: the copy takes over
