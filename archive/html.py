@@ -186,7 +186,9 @@ def clean_tree(html: str, base_url: str | None, named: dict[str, str] | None = N
     settle_images(body)
     _drop_hidden(body)
     _CLEANER(body)
-    if base_url:
+    # Only a web page's URL is a base: the cleaner has taken javascript: links out, and resolving
+    # against an entry link of "javascript:x" would make every relative link one again.
+    if base_url and _HTTP_URL.match(base_url):
         body.make_links_absolute(base_url, resolve_base_href=False, handle_failures="ignore")
     for img in body.iter("img"):
         src = img.get("src", "")

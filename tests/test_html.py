@@ -123,6 +123,15 @@ def test_relative_urls_resolved_against_base() -> None:
     assert 'src="https://x.org/i/c.png"' in cleaned
 
 
+@pytest.mark.parametrize("base", ["javascript:x", "data:text/html,x", "vbscript:x"])
+def test_a_base_that_is_no_web_page_resolves_nothing(base: str) -> None:
+    # An entry's link is whatever the feed says: resolved against "javascript:x", every relative
+    # link would become a javascript: link again, after the cleaner took those out.
+    cleaned = clean_html('<p><a href="b.html">b</a> <a href="">c</a> <img src="https://x.org/i.png"></p>', base)
+    assert "javascript:" not in cleaned and "data:" not in cleaned and "vbscript:" not in cleaned
+    assert markdown_plain_text(to_markdown(cleaned)) == "b c"
+
+
 @pytest.mark.parametrize("pixel", [
     '<img src="https://t.co/p.gif" width="1" height="1">',
     '<img src="https://t.co/p.gif" width="0" height="0">',
