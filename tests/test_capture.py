@@ -11,6 +11,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from scrapy.crawler import Crawler
 from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 from warcio.archiveiterator import ArchiveIterator
@@ -25,13 +26,18 @@ def _exchange(n: int) -> HttpExchange:
                         body=f"<p>page {n}</p>".encode())
 
 
-def test_rotate_starts_a_new_file_and_close_indexes_every_file(tmp_path: Path):
+def _capture(archive: Path) -> tuple[Crawler, WarcCapture]:
+    """A crawler with the project's WARC and postarc settings, and its capture service."""
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
-    settings.set("POSTARC_ARCHIVE_DIR", str(tmp_path))
+    settings.set("POSTARC_ARCHIVE_DIR", str(archive))
     ours = {k: v for k, v in settings.copy_to_dict().items() if k.startswith(("WARC_", "POSTARC_"))}
     crawler = get_crawler(settings_dict=ours)
-    capture = WarcCapture(warc_files(crawler.settings), crawler)
+    return crawler, WarcCapture(warc_files(crawler.settings), crawler)
+
+
+def test_rotate_starts_a_new_file_and_close_indexes_every_file(tmp_path: Path):
+    crawler, capture = _capture(tmp_path)
 
     async def crawl() -> list[str]:
         first, _ = await capture.write_exchange(_exchange(1), None)
@@ -63,12 +69,7 @@ def test_a_record_that_cannot_be_written_is_one_line_and_counted_and_a_full_disk
     the record is cut back and the next one lands in a file that reads whole. A full disk (a file
     size limit here: EFBIG, as the full-disk test's fallback) is counted too, its line left to
     ``DiskFullGuard`` (which the caller hands the error to)."""
-    settings = Settings()
-    settings.setmodule("crawler.settings", priority="project")
-    settings.set("POSTARC_ARCHIVE_DIR", str(tmp_path))
-    ours = {k: v for k, v in settings.copy_to_dict().items() if k.startswith(("WARC_", "POSTARC_"))}
-    crawler = get_crawler(settings_dict=ours)
-    capture = WarcCapture(warc_files(crawler.settings), crawler)
+    crawler, capture = _capture(tmp_path)
     warc, away = tmp_path / "warc", tmp_path / "away"
 
     async def crawl() -> list[str]:
