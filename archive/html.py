@@ -221,8 +221,8 @@ def parse_sized(html: str) -> tuple[HtmlElement | None, int]:
     if _DOCUMENT_START.match(text):
         source = LexborHTMLParser(text)
         standards = _STANDARDS_DOCTYPE.match(text) is not None
-        quirky = source.css_first(_READ_OTHERWISE if standards else _READ_OTHERWISE_IN_QUIRKS) is not None
-        read = None if quirky else _read_back(source.html or "", _XML_REFUSED_REFERENCE.search(text) is not None)
+        otherwise = source.css_first(_READ_OTHERWISE if standards else _READ_OTHERWISE_IN_QUIRKS) is not None
+        read = None if otherwise else _read_back(source.html or "", _XML_REFUSED_REFERENCE.search(text) is not None)
         if read is not None:
             root, elements = read, int(_COUNT_ELEMENTS(read))
         else:  # what libxml2 would build otherwise: copied, as slowly as every page once was
@@ -242,12 +242,13 @@ def _read_back(serialized: str, refused_characters: bool) -> HtmlElement | None:
     """A whole page as lexbor built it, from its serialization read by libxml2.
 
     Both in C: copying a page's tree node by node in Python (``_copy_children``) took 4.2 ms of a
-    bench page, twice both parses (1.9 ms). lexbor's output is markup whose tree libxml2 builds
-    as written, except a quirks-mode page's table in a paragraph (``parse_sized`` copies those)
-    and what is undone below: void elements libxml2 does not know (their "content" goes after
-    them) and ``<template>`` content (inert in a browser; lexbor's tree holds it apart). ``refused_characters``: the page has character references to characters XML cannot
-    hold (``&#1;``), which lexbor decoded and lxml would refuse in every later edit. None if
-    libxml2 stopped short of the end (a fatal error: nesting deeper than its limit).
+    bench page, twice both parses (1.9 ms). libxml2 builds lexbor's markup as written, but for
+    pages ``_READ_OTHERWISE`` finds (``parse_sized`` copies those) and what is undone here:
+    void elements libxml2 does not know (their "content" goes after them) and ``<template>``
+    content (inert in a browser; lexbor's tree holds it apart). ``refused_characters``: the page
+    has character references to characters XML cannot hold (``&#1;``), which lexbor decoded and
+    lxml would refuse in every later edit. None if libxml2 stopped short of the end (a fatal
+    error: nesting deeper than its limit).
     """
     if not serialized:
         return None

@@ -78,7 +78,7 @@ class DiskFullGuard:
         if threading.current_thread() is threading.main_thread():  # the reactor's
             self.check(error)
         else:
-            from twisted.internet import reactor
+            from twisted.internet import reactor  # here: at import time it would install Twisted's default reactor
 
             reactor.callFromThread(self.check, error)
         return False
