@@ -34,7 +34,7 @@ from scrapy.utils.asyncio import run_in_thread
 from archive.cdxj import index_range, update_index
 from archive.warc.repair import repair_open_files
 from archive.warc.writer import OPEN_SUFFIX, HttpExchange, Original, WarcFiles, Written
-from crawler.diskfull import disk_full_error
+from crawler.diskfull import DiskFullGuard, disk_full_error
 from crawler.state import state_of
 from crawler.workers import WorkerPool
 
@@ -82,6 +82,7 @@ class WarcCapture:
         # in the pool (set on opening: extensions cannot look each other up while being built),
         # and the files a job failed for (indexed whole at the end instead).
         self.pool: WorkerPool | None = None
+        self.disk_full: DiskFullGuard | None = None  # set on opening too; None if that extension is off
         self.index_every = index_every
         self._indexed: dict[str, int] = {}
         self._lines: dict[str, list[str]] = {}
@@ -136,14 +137,17 @@ class WarcCapture:
     async def _write_one(self, failed: str, write: Callable[..., Written], target_uri: str, *args: Any) -> Written:
         """One record by ``write`` in the writer thread, counted and indexed. If it raises (the
         record cut back, the file whole), ``postarc/warc/records_failed`` counts it and one line
-        says ``failed`` and why (a full disk: ``DiskFullGuard``'s line says it); the caller decides
-        the post's fate."""
+        says ``failed`` and why (a full disk: handed to ``DiskFullGuard``, whose line says it); the
+        caller decides the post's fate."""
         self.stats.inc_value("postarc/warc/records")
         try:
             written = await self._in_writer(write, target_uri, *args)
         except Exception as exc:
             self.stats.inc_value("postarc/warc/records_failed")
-            if disk_full_error(exc) is None:
+            if disk_full_error(exc) is not None:
+                if self.disk_full is not None:
+                    self.disk_full.check(exc)
+            else:
                 logger.error("%s for %s: %s", failed, target_uri, exc if isinstance(exc, OSError)
                              else f"{type(exc).__name__}: {exc}")
             raise
@@ -177,6 +181,7 @@ class WarcCapture:
         """Find the worker pool; close what killed runs left open, forgetting the payloads of
         the records cut off."""
         self.pool = self.crawler.get_extension(WorkerPool) if self.index_every else None
+        self.disk_full = self.crawler.get_extension(DiskFullGuard)
         if not self.directory.is_dir():
             return
         state = state_of(self.crawler).state

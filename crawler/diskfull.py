@@ -46,7 +46,7 @@ class DiskFullGuard:
     """Extension: close the spider (reason ``disk full``) on the first write refused for space.
 
     Pipelines' failures arrive through ``item_error``; components that write outside the item
-    flow (the WARC capture middleware, the images store) call ``check`` with their error.
+    flow (the WARC capture service and middleware, the images store) call ``check`` with their error.
     ``pipelines.diskfull.DiskFullGatePipeline`` then keeps every post still on its way from
     being written. From the engine's start on, a log record carrying a disk-full error (Scrapy's
     "Error processing" of an item, the media pipeline's, a signal handler's) is this one line

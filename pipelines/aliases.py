@@ -14,7 +14,6 @@ from scrapy.exceptions import DropItem
 
 from archive.warc.writer import Original
 from crawler.capture import WarcCapture, first_capture
-from crawler.diskfull import DiskFullGuard
 from crawler.items import Post
 from crawler.state import state_of
 
@@ -26,14 +25,13 @@ if TYPE_CHECKING:
 
 
 class AliasRecordsPipeline:
-    def __init__(self, capture: WarcCapture | None, state: ArchiveState, disk_full: DiskFullGuard | None = None) -> None:
+    def __init__(self, capture: WarcCapture | None, state: ArchiveState) -> None:
         self.capture = capture  # None when WARC capture is switched off (WARC_ENABLED = False) or in a rebuild
         self.state = state
-        self.disk_full = disk_full
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler.get_extension(WarcCapture), state_of(crawler), crawler.get_extension(DiskFullGuard))
+        return cls(crawler.get_extension(WarcCapture), state_of(crawler))
 
     async def process_item(self, item: Post) -> Post:
         if self.capture is None:
@@ -47,8 +45,6 @@ class AliasRecordsPipeline:
                             or Original(written.record_id, written.target_uri, written.date))
                 try:
                     await self.capture.write_alias(named, original, written.payload_digest, tuple(head))
-                except Exception as exc:  # the capture logged it: the post waits for the next run
-                    if self.disk_full is not None:
-                        self.disk_full.check(exc)
+                except Exception as exc:  # the capture said it: the post waits for the next run
                     raise DropItem(f"{item.guid}: image record not written", log_level="DEBUG") from exc
         return item

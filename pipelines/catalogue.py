@@ -11,7 +11,6 @@ from scrapy.exceptions import DropItem
 from archive.catalogue import Catalogue, PostRow, VersionRow
 from archive.warc.writer import Written
 from crawler.capture import WarcCapture
-from crawler.diskfull import DiskFullGuard
 from crawler.items import Post
 from crawler.state import state_of
 from pipelines.dates import conversion_fields
@@ -37,18 +36,15 @@ def conversion_target(item: Post) -> str:
 class CataloguePipeline:
     """Writes a ``conversion`` record (the Markdown, ``WARC-Refers-To`` its capture) and the row."""
 
-    def __init__(self, archive_dir: Path, state: ArchiveState, capture: WarcCapture | None,
-                 disk_full: DiskFullGuard | None = None) -> None:
+    def __init__(self, archive_dir: Path, state: ArchiveState, capture: WarcCapture | None) -> None:
         self.archive_dir = archive_dir
-        self.disk_full = disk_full
         self.state = state  # the crawl state: state.sqlite, or Redis (and it) when shared
         self.versions: Catalogue | None = None  # state.sqlite: the versions table
         self.capture = capture  # None when WARC capture is switched off (WARC_ENABLED = False)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(Path(crawler.settings["POSTARC_ARCHIVE_DIR"]), state_of(crawler), crawler.get_extension(WarcCapture),
-                   crawler.get_extension(DiskFullGuard))
+        return cls(Path(crawler.settings["POSTARC_ARCHIVE_DIR"]), state_of(crawler), crawler.get_extension(WarcCapture))
 
     def open_spider(self) -> None:
         self.versions = Catalogue.of_archive(self.archive_dir)
@@ -67,9 +63,7 @@ class CataloguePipeline:
             try:
                 markdown = await self.capture.write_conversion(target, item.capture.record_id,
                                                                item.markdown.encode("utf-8"), extra=extra)
-            except Exception as exc:  # the capture logged it: no row, so the next run archives the post again
-                if self.disk_full is not None:
-                    self.disk_full.check(exc)
+            except Exception as exc:  # the capture said it: no row, so the next run archives the post again
                 raise DropItem(f"{item.guid}: conversion record not written", log_level="DEBUG") from exc
         # A page or image that failed for now: counted, so that the next runs retry a few times.
         if not item.rebuilt:
