@@ -258,8 +258,6 @@ def _read_back(serialized: str, refused_characters: bool) -> HtmlElement | None:
     root = lxml.html.document_fromstring(serialized, parser=parser)
     if any(error.level == etree.ErrorLevels.FATAL for error in parser.error_log):
         return None
-    # Their tails stay: React pages put "<!-- -->" inside sentences ("And <!-- -->winter…").
-    etree.strip_elements(root, etree.Comment, etree.ProcessingInstruction, with_tail=False)
     for el in root.iter(_VOID_UNKNOWN_TO_LIBXML2):
         if el.text or len(el):
             _hoist_content(el)
@@ -400,10 +398,13 @@ def _document_parser() -> _HTMLParser:
 
     huge_tree: pages nest deeper than libxml2's default limit of 256 levels (posts nest hundreds
     deep) and can hold text nodes over its 10 MB; what lexbor read, libxml2 must read back whole.
+    Comments and processing instructions are not built at all, rather than stripped by a walk
+    afterwards; the text around one joins up: React pages put "<!-- -->" inside sentences ("And
+    <!-- -->winter…").
     """
     parser = getattr(_THREAD, "parser", None)
     if parser is None:
-        parser = _THREAD.parser = _HTMLParser(huge_tree=True)
+        parser = _THREAD.parser = _HTMLParser(huge_tree=True, remove_comments=True, remove_pis=True)
     return parser
 
 
