@@ -221,7 +221,8 @@ def parse_sized(html: str) -> tuple[HtmlElement | None, int]:
     if _DOCUMENT_START.match(text):
         source = LexborHTMLParser(text)
         standards = _STANDARDS_DOCTYPE.match(text) is not None
-        otherwise = source.css_first(_READ_OTHERWISE if standards else _READ_OTHERWISE_IN_QUIRKS) is not None
+        otherwise = ((_MAY_READ_OTHERWISE if standards else _MAY_READ_OTHERWISE_IN_QUIRKS).search(text) is not None
+                     and source.css_first(_READ_OTHERWISE if standards else _READ_OTHERWISE_IN_QUIRKS) is not None)
         read = None if otherwise else _read_back(source.html or "", _XML_REFUSED_REFERENCE.search(text) is not None)
         if read is not None:
             root, elements = read, int(_COUNT_ELEMENTS(read))
@@ -289,6 +290,15 @@ _RAW_TEXT_NAMES = ("textarea", "xmp", "iframe", "noembed", "noframes", "noscript
 _READ_OTHERWISE = ", ".join(["plaintext", "math style", "math script", "math title",
                              *(f"{space} {name}" for space in ("math", "svg") for name in _RAW_TEXT_NAMES)])
 _READ_OTHERWISE_IN_QUIRKS = _READ_OTHERWISE + ", p table"
+# The start tags without which those selectors match nothing: most pages have none, and looking
+# for them in the markup (0.1 ms of a bench page) spares the CSS pass (0.4 ms). Letters as
+# classes: re.IGNORECASE took a third longer.
+def _start_tag(*names: str) -> re.Pattern[str]:
+    return re.compile("<(?:" + "|".join("".join(f"[{c}{c.upper()}]" for c in name) for name in names) + ")")
+
+
+_MAY_READ_OTHERWISE = _start_tag("plaintext", "math", "svg")
+_MAY_READ_OTHERWISE_IN_QUIRKS = _start_tag("plaintext", "math", "svg", "table")
 # HTML5's void elements that libxml2's HTML parser reads as containers.
 _VOID_UNKNOWN_TO_LIBXML2 = ("embed", "source", "track", "wbr", "keygen")
 _COUNT_ELEMENTS = etree.XPath("count(//*)")
