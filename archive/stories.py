@@ -21,7 +21,6 @@ Pure functions of strings: the worker pool computes the sketch beside the extrac
 
 from __future__ import annotations
 
-import heapq
 import re
 import zlib
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
@@ -103,21 +102,23 @@ def page_canonical(page_html: str | None, page_url: str | None) -> str | None:
     return None
 
 
-def _shingles(text: str) -> set[str]:
-    tokens = _TOKEN.findall(text.lower())
+def _shingles(text: str) -> set[bytes]:
+    """Each run of ``SHINGLE`` tokens, NUL-joined, in UTF-8: tokens are encoded once, not in
+    every shingle they are part of, and the runs are zipped rather than sliced out."""
+    tokens = [token.encode("utf-8", "surrogatepass") for token in _TOKEN.findall(text.lower())]
     if len(tokens) < SHINGLE:
         return set()
-    return {"\0".join(tokens[i:i + SHINGLE]) for i in range(len(tokens) - SHINGLE + 1)}
+    return set(map(b"\0".join, zip(*(tokens[i:] for i in range(SHINGLE)))))
 
 
 def sketch(text: str) -> Sketch:
     """(number of shingles, the ``SKETCH_K`` smallest of their CRC-32s, ascending).
 
     CRC-32 rather than a cryptographic hash: 0.4 ms for a 600-word body where blake2b took 0.9;
-    32 bits leave the 128 smallest of even 10 000 shingles all but free of collisions."""
+    32 bits leave the 128 smallest of even 10 000 shingles all but free of collisions. A sort in
+    C finds the smallest in fewer instructions than heapq's Python loop."""
     shingles = _shingles(text)
-    return len(shingles), heapq.nsmallest(SKETCH_K, map(zlib.crc32, (s.encode("utf-8", "surrogatepass")
-                                                                     for s in shingles)))
+    return len(shingles), sorted(map(zlib.crc32, shingles))[:SKETCH_K]
 
 
 def _share_in(big: list[int], small: list[int], k: int) -> tuple[int, int]:
