@@ -5,6 +5,7 @@ Paths are derived from the post (never taken from it), so nothing can leave ``po
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -55,11 +56,20 @@ def post_path(date: datetime, slug: str) -> str:
 
 def inside(root: Path, relative: str) -> Path:
     """``root/relative``, refusing any path that would resolve outside ``root``."""
-    root = root.resolve()
-    target = (root / relative).resolve()
-    if target != root and root not in target.parents:
-        raise ValueError(f"path {relative!r} leaves {root}")
+    real_root = _real_root(root)
+    target = (real_root / relative).resolve()  # each time: a symlink on the way may lead out
+    # Both are resolved, so a string prefix is the containment test (Path.parents builds a Path
+    # per level); joining "" gives the root its trailing separator, and "/" keeps its one.
+    if target != real_root and not str(target).startswith(os.path.join(real_root, "")):
+        raise ValueError(f"path {relative!r} leaves {real_root}")
     return target
+
+
+@functools.lru_cache(maxsize=64)
+def _real_root(root: Path) -> Path:
+    """``root`` resolved once per process: a crawl writes thousands of files under one root,
+    which does not move while it runs (a resolve is an ``lstat`` per path component)."""
+    return root.resolve()
 
 
 def atomic_write(path: Path, data: bytes | BinaryIO, *, fsync: bool = True) -> None:

@@ -185,6 +185,16 @@ def test_inside_refuses_every_escape() -> None:
             inside(root, bad)
 
 
+def test_inside_follows_the_root_symlink_but_refuses_one_leading_out(tmp_path: Path) -> None:
+    real = tmp_path / "disk" / "posts"
+    (real / "2024").mkdir(parents=True)
+    (tmp_path / "posts").symlink_to(real)  # the root itself may be a link
+    (real / "2023").symlink_to(tmp_path)  # a link inside it may not lead out
+    assert inside(tmp_path / "posts", "2024/a.md") == real.resolve() / "2024" / "a.md"
+    with pytest.raises(ValueError):
+        inside(tmp_path / "posts", "2023/a.md")
+
+
 # -- HTML → Markdown -------------------------------------------------------------------------------
 
 HTML_TOKENS = [t.decode("utf-8", "replace") for t in TOKENS[:16]] + [
