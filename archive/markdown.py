@@ -80,8 +80,14 @@ def atomic_write(path: Path, data: bytes | BinaryIO, *, fsync: bool = True) -> N
     ``.postarc-tmp-<host>-<pid>-*`` file, which ``remove_stale_temp_files`` clears. The rename
     alone is what a kill needs; ``fsync`` also flushes the file before it, for power loss.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-", dir=path.parent)
+    prefix = f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-"
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, dir=path.parent)
+    except (FileNotFoundError, NotADirectoryError):
+        # The folder is made only when missing (a post's first file), not tried before each
+        # write: a mkdir that finds it is a failing syscall and a stat.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             if isinstance(data, bytes):
