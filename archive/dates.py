@@ -65,6 +65,14 @@ _DATEUTIL = parser()
 # century, which makes a placeholder look like a real date; it is kept as written (and then not
 # believed: before 1990).
 _SMALL_YEAR = re.compile(r"(?<![\d+\-:.])00(?!00)\d\d(?![\d:])")
+# RFC 822 with its day, month name, four-digit year and time (dateutil's 00:00 fills missing
+# seconds from either probe alike), as feeds write it after _parse's clean-up: zone names are
+# upper case, "GMT+0800" is "+0800". Weekday and month names only: another word where the month
+# stands would be read as something else, leaving the month to the probe.
+_FULL_RFC822 = re.compile(
+    r"(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), )?\d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
+    r"\d\d:\d\d(?::\d\d)? (?:[+-]\d{4}|CST|" + "|".join(_ZONE_OFFSETS) + ")"
+)
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _LETTER = re.compile(r"[a-z]", re.I)
@@ -260,7 +268,11 @@ def _iso(text: str, context: _Context) -> tuple[datetime, str] | None:
 
 def _dateutil(text: str, context: _Context) -> tuple[datetime | None, str] | None:
     try:
-        a, b = (_DATEUTIL.parse(text, default=d, tzinfos=context.resolve_zone) for d in (_PROBE_A, _PROBE_B))
+        a = _DATEUTIL.parse(text, default=_PROBE_A, tzinfos=context.resolve_zone)
+        # A date that writes every field leaves the default nothing to fill: the second probe is
+        # the first again (half of what most RSS dates cost).
+        b = a if _FULL_RFC822.fullmatch(text) else _DATEUTIL.parse(text, default=_PROBE_B,
+                                                                    tzinfos=context.resolve_zone)
     except (ValueError, OverflowError):
         return None
     how = "rfc822" if a.tzinfo else "english" if _LETTER.search(text) else "naive"

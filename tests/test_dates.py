@@ -11,6 +11,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from archive import dates
 from archive.dates import ParsedDate, format_date, normalize_date, parse_trusted
 
 UTC = timezone.utc
@@ -289,3 +290,32 @@ def test_never_raises(raw, tz, gmt_is):
     assert isinstance(parsed, ParsedDate)
     assert parsed.value is None or (parsed.value.tzinfo is UTC and parsed.value.microsecond == 0)
     assert parsed.known == (parsed.how != "unknown")
+
+
+# --- the one-parse path: a date matching _FULL_RFC822 is parsed against one probe, not two
+
+_WORDS = ["Mon", "Sat", "Jan", "Sep", "Dec", "Sept", "May", "PM", "Foo", "GMT", "EST", "CST", "Z", "JAN"]
+_NUMBERS = st.sampled_from(["0", "00", "1", "07", "29", "31", "32", "60", "99", "0026", "2022", "1000", "9999"])
+_TIMES = st.sampled_from(["00:00", "08:12", "23:59:59", "24:00", "08:61", "12:00:60", "00:12:15"])
+_ZONE_TOKENS = st.sampled_from(["+0000", "-0500", "+0800", "+0099", "+9999", "GMT", "UT", "UTC", "Z", "CST", "JST",
+                                "XYZ", "PM"])
+near_rfc822 = st.tuples(
+    st.sampled_from(["", *(w + ", " for w in _WORDS)]), _NUMBERS, st.sampled_from(_WORDS), _NUMBERS, _TIMES,
+    _ZONE_TOKENS,
+).map(lambda p: f"{p[0]}{p[1]} {p[2]} {p[3]} {p[4]} {p[5]}")
+
+
+def _probe(text: str, default: datetime, context: object) -> object:
+    try:
+        return dates._DATEUTIL.parse(text, default=default, tzinfos=context.resolve_zone)
+    except (ValueError, OverflowError) as exc:
+        return type(exc)
+
+
+@settings(max_examples=600, deadline=None)
+@given(text=st.one_of(near_rfc822, st.from_regex(dates._FULL_RFC822, fullmatch=True)), tz=st.sampled_from(ZONES))
+def test_a_full_rfc822_date_leaves_the_probes_nothing_to_fill(text, tz):
+    # What _dateutil's shortcut rests on: both probes read such a date alike (or both refuse it).
+    assume(dates._FULL_RFC822.fullmatch(text))
+    context = dates._Context(_zone(tz), None, NOW)
+    assert _probe(text, dates._PROBE_A, context) == _probe(text, dates._PROBE_B, context)
