@@ -115,21 +115,43 @@ class _LxmlTreeBuilder(HTMLTreeBuilder):
         yield markup, None, None, False
 
     def feed(self, markup: str) -> None:
-        soup = self.soup
-        for event, el in etree.iterwalk(self.root, events=("start", "end")):
-            if not isinstance(el.tag, str):  # comments, processing instructions
+        # The tree bs4's handle_starttag/handle_data/handle_endtag make, at a third of their cost:
+        # they take a parser's events (searching the open tags, gathering text), where this tree
+        # is nested already, so each node is made and linked into place as they would link it.
+        soup, root = self.soup, self.root
+        new_tag = soup.element_classes.get(Tag, Tag)
+        containers, keep_space = self.string_containers, self.preserve_whitespace_tags
+        # The open elements: (tag, the class of the strings in it, whether it keeps blank strings).
+        open_tags: list[tuple[Tag, type[NavigableString], bool]] = [(soup, NavigableString, False)]
+        last, text = None, []  # the node made last (document order); text not yet a string
+        for event, el in etree.iterwalk(root, events=("start", "end")):
+            if not isinstance(el.tag, str):  # comments, processing instructions: their tails join the text
                 if event == "end" and el.tail:
-                    soup.handle_data(el.tail)
+                    text.append(el.tail)
                 continue
+            if text:
+                last = self._string("".join(text), *open_tags[-1], last)
+                text = []
             if event == "start":
-                soup.handle_starttag(el.tag, None, None, dict(el.attrib))
+                parent, strings, keep = open_tags[-1]
+                last = new_tag(soup, self, el.tag, None, None, dict(el.attrib), parent, last)
+                parent.contents.append(last)
+                open_tags.append((last, containers.get(el.tag, strings), keep or el.tag in keep_space))
                 if el.text:
-                    soup.handle_data(el.text)
+                    text.append(el.text)
             else:
-                soup.endData()
-                soup.handle_endtag(el.tag)
-                if el.tail and el is not self.root:
-                    soup.handle_data(el.tail)
+                open_tags.pop()
+                if el.tail and el is not root:
+                    text.append(el.tail)
+
+    def _string(self, text: str, parent: Tag, string_class: type[NavigableString], keep: bool,
+                previous: Tag | NavigableString | None) -> NavigableString:
+        if not keep and not text.strip(self.soup.ASCII_SPACES):
+            text = "\n" if "\n" in text else " "  # as bs4 writes blank text outside <pre>, <textarea>
+        string = string_class(text)
+        string.setup(parent, previous)
+        parent.contents.append(string)
+        return string
 
 
 class PostConverter(MarkdownConverter):
