@@ -10,6 +10,7 @@ in the index is kept beside it in ``indexed.txt``; delete both to rebuild from s
 from __future__ import annotations
 
 import fcntl
+import functools
 import heapq
 import io
 import os
@@ -18,19 +19,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-# cdxj-indexer imports pyamf, whose adapter registry first tries `import pkg_resources`
-# (setuptools' old API, ~0.1 s to import in every process that indexes) and, when that fails,
-# lists its own folder: what pkg_resources would have answered. The import is made to fail
-# while cdxj-indexer loads (Py3AMF 0.9); a pkg_resources someone imported before is left alone.
-_HIDE_PKG_RESOURCES = "pkg_resources" not in sys.modules
-if _HIDE_PKG_RESOURCES:
-    sys.modules["pkg_resources"] = None  # type: ignore[assignment]  # `import pkg_resources` raises
-try:
+if TYPE_CHECKING:
     from cdxj_indexer.main import CDXJIndexer
-finally:
-    if _HIDE_PKG_RESOURCES:
-        del sys.modules["pkg_resources"]
+
 
 INDEX_NAME = "index.cdxj"
 INDEXED_NAME = "indexed.txt"
@@ -46,6 +39,27 @@ class IndexUpdate:
     total: int  # lines in the index now
 
 
+@functools.cache
+def _indexer() -> type[CDXJIndexer]:
+    """cdxj-indexer's indexer class, imported on first use: the crawl process imports this module
+    for every run, and most runs index in the worker pool or not at all (0.2 s of imports).
+
+    cdxj-indexer imports pyamf, whose adapter registry first tries `import pkg_resources`
+    (setuptools' old API, ~0.1 s to import in every process that indexes) and, when that fails,
+    lists its own folder: what pkg_resources would have answered. The import is made to fail
+    while cdxj-indexer loads (Py3AMF 0.9); a pkg_resources someone imported before is left alone.
+    """
+    hide = "pkg_resources" not in sys.modules
+    if hide:
+        sys.modules["pkg_resources"] = None  # type: ignore[assignment]  # `import pkg_resources` raises
+    try:
+        from cdxj_indexer.main import CDXJIndexer
+    finally:
+        if hide:
+            del sys.modules["pkg_resources"]
+    return CDXJIndexer
+
+
 def index_path(archive_dir: str | os.PathLike[str]) -> Path:
     return Path(archive_dir) / "indexes" / INDEX_NAME
 
@@ -58,7 +72,7 @@ def warc_paths(archive_dir: str | os.PathLike[str]) -> list[Path]:
 def index_lines(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     """Sorted CDXJ lines (with their newline) for the records of these WARC files."""
     out = io.StringIO()
-    CDXJIndexer(output=out, inputs=[str(p) for p in paths], records=RECORDS).process_all()
+    _indexer()(output=out, inputs=[str(p) for p in paths], records=RECORDS).process_all()
     return sorted(out.getvalue().splitlines(keepends=True))
 
 
@@ -96,7 +110,7 @@ def index_range(paths: Iterable[str | os.PathLike[str]], start: int, end: int, f
             continue
         with f:
             out = io.StringIO()
-            indexer = CDXJIndexer(output=out, inputs=[], records=RECORDS, filename=filename)
+            indexer = _indexer()(output=out, inputs=[], records=RECORDS, filename=filename)
             indexer.process_one(_Range(f, start, end), out, filename)
             return out.getvalue().splitlines(keepends=True)
     raise FileNotFoundError(f"none of {[str(p) for p in paths]}")

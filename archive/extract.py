@@ -11,11 +11,9 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
-import trafilatura
 from lxml import etree
 from lxml.html import HtmlElement
 
-from archive import prune
 from archive.html import (BLOCK_TAGS, Fragment, clean_fragment, normalise_pre, parse_sized, settle_images,
                           unwrap_proxy)
 from archive.stories import Sketch, page_canonical, sketch
@@ -94,6 +92,10 @@ def _page_fragment(page_html: str, page_url: str | None) -> Fragment:
 
 def _extract(root: HtmlElement, page_url: str | None, favor_recall: bool) -> etree._Element | None:
     """trafilatura's main content of the page as its XML <main> (it works on a copy of ``root``)."""
+    # Imported here, not above: the crawl process imports this module to hand ``choose_body``
+    # to the worker pool, and trafilatura's imports cost 0.2 s there, in every run.
+    import trafilatura
+
     _install_prunes()
     result = trafilatura.extract(
         root, url=page_url, output_format="xml", include_images=True, include_links=True,
@@ -105,6 +107,8 @@ def _extract(root: HtmlElement, page_url: str | None, favor_recall: bool) -> etr
 @functools.cache
 def _install_prunes() -> None:
     """trafilatura's raw-tree prunes as walks (``archive.prune``), once per process that extracts."""
+    from archive import prune  # it imports trafilatura: see _extract
+
     prune.install()
 
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.sax import SAXException
 
-import feedparser
 
 from archive.enclosures import Enclosure, from_feedparser, from_json_feed
 from archive.text import NAME_MAX, plain_text
@@ -271,6 +270,8 @@ def parse_xml_feed(body: bytes, url: str, content_type: str | None) -> Feed:
     # sanitize_html=False: feedparser's allow-list strips data-original/data-src and
     # referrerpolicy, which carry the real image URLs of lazy-loading posts; postarc cleans
     # the HTML itself (archive.html) after extraction.
+    import feedparser  # here, not above: the crawl process imports this module but parses in the pool (0.06 s)
+
     try:
         parsed = feedparser.parse(
             _valid_char_refs(body),

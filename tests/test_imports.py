@@ -7,7 +7,9 @@
 - no pipeline imports a downloader middleware's module: what a pipeline needs of the crawl (the
   WARC capture) is a service it asks the crawler for, not a middleware it reaches into;
 - a crawl process, which only hands pages to its workers, does not load the Markdown converter
-  (markdownify, BeautifulSoup) or setuptools' pkg_resources: each costs every run's start-up.
+  (markdownify, BeautifulSoup), the extractor (trafilatura, htmldate), the feed parser, the
+  indexer (cdxj-indexer) or setuptools' pkg_resources when its modules load: each costs every
+  run's start-up.
 
 Imports under ``if TYPE_CHECKING:`` are left out: they never run. Imports inside functions count.
 """
@@ -139,11 +141,13 @@ def test_no_pipeline_imports_a_downloader_middleware_module() -> None:
     assert found == []
 
 
-#: Never imported by a crawl's own process (they run in the pool's workers, or not at all).
-NOT_IN_CRAWL_PROCESS = ("bs4", "markdownify", "pkg_resources")
+#: Never imported by a crawl's own process when its modules load (they run in the pool's
+#: workers, or only when called): each costs every run's start-up, 0.05-0.2 s.
+NOT_IN_CRAWL_PROCESS = ("bs4", "markdownify", "pkg_resources", "trafilatura", "htmldate", "cdxj_indexer",
+                        "feedparser")
 
 
-def test_a_crawl_process_loads_no_markdown_converter_and_no_pkg_resources() -> None:
+def test_a_crawl_process_loads_no_extractor_converter_or_indexer() -> None:
     """Every component and spider the project's settings name, imported in a fresh interpreter."""
     script = (
         "import sys\n"
