@@ -187,4 +187,5 @@ EXTENSIONS = {
     "crawler.progress.Progress": 0,  # only with POSTARC_PROGRESS (crawl sets it on a TTY)
     "crawler.runs.RunRecorder": 0,  # each run's spider, arguments and settings, for `postarc reextract`
     "crawler.diskfull.DiskFullGuard": 0,  # the first write refused for space stops the crawl (exit 5)
+    "crawler.gcfreeze.GcFreeze": 0,  # start-up objects left out of every garbage collection
 }
