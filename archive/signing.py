@@ -99,6 +99,16 @@ def verify_p1363(public_key_b64_: str, signature_b64: str, text: str) -> str | N
     return _verify(public, der, text)
 
 
+def replay_refuses(public_key_b64_: str) -> str | None:
+    """Why ReplayWeb.page would not verify an anonymous signature by this (valid) ``publicKey``:
+    its verifier imports the key as P-384 only (docs/provenance.md); None if it would."""
+    public = serialization.load_der_public_key(base64.b64decode(public_key_b64_, validate=True))
+    if isinstance(public, ec.EllipticCurvePublicKey) and isinstance(public.curve, CURVE):
+        return None
+    curve = public.curve.name if isinstance(public, ec.EllipticCurvePublicKey) else "not an ECDSA key"
+    return f"the key is {curve}; ReplayWeb.page verifies P-384 (secp384r1) keys only and will not show it verified"
+
+
 def _verify(public: ec.EllipticCurvePublicKey, der: bytes, text: str) -> str | None:
     try:
         public.verify(der, text.encode("utf-8"), ec.ECDSA(hashes.SHA256()))

@@ -20,7 +20,7 @@ from pathlib import Path
 from cryptography import x509
 from dateutil.parser import isoparse
 
-from archive.signing import ANONYMOUS_KEYS, DOMAIN_KEYS, verify_domain, verify_p1363
+from archive.signing import ANONYMOUS_KEYS, DOMAIN_KEYS, replay_refuses, verify_domain, verify_p1363
 from archive.timestamp import verify_token
 from archive.wacz import DIGEST_NAME
 
@@ -111,6 +111,8 @@ def _check_signature(digest: dict, datapackage: dict, trust: list[x509.Certifica
         else:
             report.notes.append(f"signature: anonymous, valid, publicKey {signed['publicKey']} "
                                 "(check it against the signer's own copy)")
+            if refused := replay_refuses(signed["publicKey"]):
+                report.notes.append(f"signature: {refused}")
         stamp = digest.get("timeSignature"), digest.get("timestampCert")
     else:
         form, allowed = "domain", DOMAIN_KEYS

@@ -298,3 +298,22 @@ def test_replayweb_page_opens_the_export_and_shows_its_public_key(signed, tmp_pa
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_an_anonymous_p256_signature_is_valid_but_said_to_be_refused_by_replaywebpage(signed, tmp_path: Path):
+    """Another tool's P-256 key: the signature holds, and verify says ReplayWeb.page won't show it."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from archive.wacz import signed_digest
+
+    _tmp, wacz, plain, _ca = signed
+    p256 = tmp_path / "p256.wacz"
+    shutil.copy(plain, p256)
+    with zipfile.ZipFile(p256) as z:
+        datapackage = z.read("datapackage.json")
+    replace_digest(p256, signed_digest(datapackage, ec.generate_private_key(ec.SECP256R1())))
+    run = verify(p256)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "signature: anonymous, valid" in run.stdout
+    assert "secp256r1; ReplayWeb.page verifies P-384" in run.stdout
+    assert "ReplayWeb.page verifies" not in verify(wacz).stdout  # postarc's own P-384 signature
