@@ -22,6 +22,9 @@ from scrapy.utils.misc import load_object
 from twisted.web._newclient import _DataLoss  # what Twisted puts in ResponseFailed for a body cut short
 from twisted.web.client import PotentialDataLoss, ResponseFailed, ResponseNeverReceived
 
+from crawler.diskfull import REASON as DISK_FULL
+from crawler.diskfull import disk_full_error
+
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
@@ -30,7 +33,7 @@ if TYPE_CHECKING:
 VOCABULARY = (
     "HTTP <status>", "connection refused", "connection lost", "body cut short", "timeout", "host not found",
     "TLS error", "too large", "bad gzip", "redirect loop", "redirect to a non-http URL", "robots.txt disallowed",
-    "not an http(s) URL", "download failed (<ExceptionName>)",
+    "not an http(s) URL", DISK_FULL, "download failed (<ExceptionName>)",
 )
 
 _REFUSED = (DownloadConnectionRefusedError, ConnectionRefusedError)
@@ -66,6 +69,8 @@ def describe(failure: Failure | BaseException) -> str:
     if response is not None:  # HttpError: a status the spider did not ask for
         return http_reason(response.status, response.headers.get("Location"))
     error = _inner(error)
+    if disk_full_error(error) is not None:  # its records could not be written: DiskFullGuard stops the crawl
+        return DISK_FULL
     text = str(error)
     if isinstance(error, IgnoreRequest):
         if "robots.txt" in text:

@@ -205,6 +205,9 @@ def test_a_full_disk_stops_the_crawl_with_a_clear_error_and_whole_files(tmp_path
         assert "postarc: crawl interrupted (disk full); the next run resumes it" in full.stderr
         # One line says it: no traceback (a postarc bug's sign), not even the log file's own.
         assert "Traceback" not in full.stderr and "Logging error" not in full.stderr, full.stderr[-3000:]
+        # Fetches whose records met the full disk say so in its words, not as a download failure.
+        logs = "".join(p.read_text(errors="replace") for p in (archive / "logs").glob("*.log"))
+        assert "download failed" not in full.stderr + logs, full.stderr[-3000:]
         # What is there is whole: closed WARC files that pass warcio check, no temp files, every
         # Markdown file complete.
         assert 0 < markdown_count(archive) < len(guids)

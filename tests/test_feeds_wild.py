@@ -3,6 +3,7 @@ identity, JSON Feed leniency, plain-text titles, dates kept as written, the fail
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import zlib
@@ -227,6 +228,7 @@ def http_error(status: int, location: str | None = None) -> HttpError:
     (DNSLookupError(), "host not found"),
     (ConnectionLost(), "connection lost"),
     (ResponseDataLossError(), "body cut short"),
+    (OSError(errno.ENOSPC, "No space left on device"), "disk full"),  # writing its WARC records
     (KeyError("odd"), "download failed (KeyError)"),
 ])
 def test_failures_in_words(error: Exception, words: str):
