@@ -17,6 +17,7 @@ from lxml.html import HtmlElement
 from archive.html import (BLOCK_TAGS, Fragment, clean_fragment, normalise_pre, parse_sized, settle_images,
                           unwrap_proxy)
 from archive.stories import Sketch, page_canonical, sketch
+from archive.versions import body_text
 
 # A feed body shorter than this share of the page's main text may be a summary of it…
 SUMMARY_RATIO = 0.6
@@ -64,6 +65,9 @@ class Body:
     named: dict[str, str] = field(default_factory=dict)  # image URL -> the proxied URL named
     canonical: str | None = None  # the page's <link rel="canonical">, as archive.stories keys stories
     sketch: Sketch = (0, [])  # archive.stories' fingerprint of the body's text
+    # archive.versions.body_text(html), for the version hash: made here, in the pool's worker,
+    # where parsing the body again does not hold the crawl's reactor.
+    version_text: str = ""
 
 
 def extract_page(page_html: str, page_url: str | None) -> str:
@@ -126,7 +130,8 @@ def choose_body(feed_html: str, base_url: str | None, page_html: str | None = No
         if feed.summarises(page):
             chosen = page
     return Body(html=chosen.html, source=chosen.source, image_urls=chosen.image_urls, named=chosen.named,
-                canonical=page_canonical(page_html, page_url), sketch=sketch(chosen.text))
+                canonical=page_canonical(page_html, page_url), sketch=sketch(chosen.text),
+                version_text=body_text(chosen.html))
 
 
 class _Candidate:

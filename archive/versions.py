@@ -40,10 +40,10 @@ def body_text(html: str) -> str:
     return " ".join(root.text_content().split() + images)
 
 
-def version_hash(title: str, body_html: str) -> str:
-    """What identifies a version: the title and the extracted body's text and images."""
+def version_hash(title: str, text: str) -> str:
+    """What identifies a version: the title and the extracted body's ``body_text``."""
     h = hashlib.sha256()
-    for part in (" ".join(title.split()), body_text(body_html)):
+    for part in (" ".join(title.split()), text):
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\0")
     return "sha256:" + h.hexdigest()

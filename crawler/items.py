@@ -61,6 +61,7 @@ class Post:
     # reads the count so far, the catalogue pipeline stores the new one).
     incomplete_runs: int = 0
     body_html: str = ""
+    version_text: str = ""  # archive.versions.body_text(body_html): pipelines.extract sets both
     body_source: str = ""
     page_canonical: str | None = None  # the article page's <link rel="canonical"> (archive.stories)
     sketch: Sketch = (0, [])  # the body's fingerprint (archive.stories)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from archive.extract import PageTooLarge, choose_body
 from archive.text import visible_text
+from archive.versions import body_text
 from crawler.items import Post
 from crawler.ledger import ledger_of
 from crawler.workers import WorkerPool
@@ -52,6 +53,7 @@ class ExtractPipeline:
             self.ledger.inc(item.source, "page_extract_failed")
             body = await self.pool.run(choose_body, item.feed_html, base)
         item.body_html, item.body_source, item.image_urls = body.html, body.source, body.image_urls
+        item.version_text = body.version_text
         item.image_named = body.named
         item.page_canonical, item.sketch = body.canonical, body.sketch
         if body.source == "feed" and not visible_text(body.html) and (text := visible_text(item.feed_html)):
@@ -61,6 +63,7 @@ class ExtractPipeline:
                            "keeping its text without markup", item.guid)
             self.stats.inc_value("postarc/body/unparsed_kept_as_text")
             item.body_html = f"<p>{html.escape(text, quote=False)}</p>"
+            item.version_text = body_text(item.body_html)
         item.page_html = None  # the page is in the WARC; don't carry it further
         self.stats.inc_value(f"postarc/body/{body.source}")
         self.ledger.inc(item.source, f"body_{body.source}")

@@ -70,7 +70,7 @@ class VersionPipeline:
 
     def process_item(self, item: Post) -> Post:
         assert self.catalogue is not None
-        item.version_hash = version_hash(item.title, item.body_html)
+        item.version_hash = version_hash(item.title, item.version_text)
         versions = self.catalogue.versions(item.source, item.guid)
         if not versions and not item.rebuilt:
             versions = self._recorded_before(item)
