@@ -25,6 +25,12 @@ def detect_encoding(body: bytes) -> str | None:
     return resolve_encoding(guess) if guess else None
 
 
+def decode_html(body: bytes, encoding: str) -> str:
+    """``body`` as text, as Scrapy's ``TextResponse.text`` decodes it once its encoding is settled
+    (w3lib: a BOM first, then ``encoding``, undecodable bytes replaced)."""
+    return html_to_unicode(f"charset={encoding}", body)[1]
+
+
 def html_encoding(body: bytes, content_type: str | None) -> str:
     """The encoding to decode this HTML body with (a Python codec name)."""
     encoding, _text = html_to_unicode(content_type, body, auto_detect_fun=detect_encoding)

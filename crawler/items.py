@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from archive.charset import decode_html
 from archive.enclosures import Enclosure
 from archive.policy import content_hash
 from archive.stories import Sketch
@@ -31,7 +32,11 @@ class Post:
     gmt_is: str | None = None
     enclosures: list[Enclosure] = field(default_factory=list)  # front matter ``enclosures:``
     page_url: str | None = None
-    page_html: str | None = None
+    page_html: str | None = None  # the page as text, where the crawl process reads it (postarc archive)
+    # The page as received (decompressed) and the encoding Scrapy settled for it: decoded where it
+    # is read (``page_text``), for its body in the worker pool (``archive.extract.choose_body``).
+    page_body: bytes | None = None
+    page_encoding: str = "utf-8"
     page_error: str | None = None
     page_etag: str | None = None  # the page's validators, for the next revisit
     page_last_modified: str | None = None
@@ -82,7 +87,13 @@ class Post:
     markdown: str = ""
     warc_filename: str = ""
 
+    def page_text(self) -> str | None:
+        """The article page as text: ``page_html``, else ``page_body`` decoded as Scrapy decodes it."""
+        if self.page_html is None and self.page_body is not None:
+            return decode_html(self.page_body, self.page_encoding)
+        return self.page_html
+
 
 def post_hash(post: Post) -> str:
     """The post's ``archive.policy.content_hash`` (a post without feed text: its page's)."""
-    return content_hash(post.title, post.link, post.feed_html or post.page_html)
+    return content_hash(post.title, post.link, post.feed_html or post.page_text())

@@ -34,8 +34,8 @@ def candidates(item: Post) -> Iterator[tuple[str, str, str | None]]:
         yield item.date_raw, "feed", item.gmt_is
     if item.updated_raw and item.updated_raw != item.date_raw:
         yield item.updated_raw, "feed-updated", item.gmt_is
-    if item.page_html:
-        for found in published_dates(item.page_html):
+    if page := item.page_text():
+        for found in published_dates(page):
             yield found.raw, f"page:{found.origin}", None
 
 

@@ -40,12 +40,13 @@ class ExtractPipeline:
 
     async def process_item(self, item: Post) -> Post:
         base = item.link or item.feed_url
+        page = item.page_html if item.page_html is not None else item.page_body
         try:
-            body = await self.pool.run(choose_body, item.feed_html, base, item.page_html, item.page_url)
+            body = await self.pool.run(choose_body, item.feed_html, base, page, item.page_url, item.page_encoding)
         except Exception as exc:
             # A page the extractor chokes on must not cost the post its feed body. One too large
             # to extract is expected (one line); anything else is a bug (its traceback).
-            if not item.page_html:
+            if not page:
                 raise
             log = logger.warning if isinstance(exc, PageTooLarge) else logger.exception
             log("post %s: extracting the page %s failed (%s: %s); keeping the feed's body",
@@ -64,7 +65,7 @@ class ExtractPipeline:
             self.stats.inc_value("postarc/body/unparsed_kept_as_text")
             item.body_html = f"<p>{html.escape(text, quote=False)}</p>"
             item.version_text = body_text(item.body_html)
-        item.page_html = None  # the page is in the WARC; don't carry it further
+        item.page_html = item.page_body = None  # the page is in the WARC; don't carry it further
         self.stats.inc_value(f"postarc/body/{body.source}")
         self.ledger.inc(item.source, f"body_{body.source}")
         return item

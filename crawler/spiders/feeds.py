@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import scrapy
-from scrapy.http import Response
+from scrapy.http import Response, TextResponse
 from twisted.python.failure import Failure
 
 from archive.feeds import Entry, Feed, FeedError, parse_feed
@@ -132,7 +132,8 @@ class FeedEntrySpider(scrapy.Spider):
             yield self.keep_feed_text(post, response.url, f"page of {len(response.body)} bytes, more than "
                                                           f"POSTARC_PAGE_MAXSIZE ({limit}): archived, not extracted")
             return
-        post.page_html = response.text if hasattr(response, "text") else None
+        if isinstance(response, TextResponse):  # decoded where it is read: Post.page_text
+            post.page_body, post.page_encoding = response.body, response.encoding
         yield post
 
     def page_failed(self, failure: Failure) -> Iterator[Post]:
