@@ -16,7 +16,7 @@ from lxml.html import HtmlElement
 
 from archive.charset import decode_html
 from archive.html import (BLOCK_TAGS, Fragment, clean_fragment, normalise_pre, parse_sized, settle_images,
-                          unwrap_proxy)
+                          settle_names, unwrap_proxy)
 from archive.stories import Sketch, page_canonical, sketch
 from archive.versions import body_text
 
@@ -102,10 +102,14 @@ def _extract(root: HtmlElement, page_url: str | None, favor_recall: bool) -> etr
     import trafilatura
 
     _install_prunes()
-    result = trafilatura.extract(
-        root, url=page_url, output_format="xml", include_images=True, include_links=True,
-        include_tables=True, include_formatting=True, include_comments=False, favor_recall=favor_recall,
-    )
+    options = dict(url=page_url, output_format="xml", include_images=True, include_links=True, include_tables=True,
+                   include_formatting=True, include_comments=False, favor_recall=favor_recall)
+    try:
+        result = trafilatura.extract(root, **options)
+    except etree.XMLSyntaxError:  # a name XML refuses, which trafilatura wrote and read back
+        if not settle_names(root):
+            raise
+        result = trafilatura.extract(root, **options)
     return etree.fromstring(result.encode("utf-8")).find("main") if result else None
 
 

@@ -331,6 +331,33 @@ _XML_REFUSED_REFERENCE = re.compile(
     r"|0*(?:[0-8]|1[124-9]|2[0-9]|3[01]|6553[45])(?![0-9]))")
 
 
+def settle_names(root: HtmlElement) -> bool:
+    """Make ``root``'s names XML names, as ``_copy_children`` would have: an element whose name
+    XML refuses gives way to its content, an attribute so named goes; True if any did.
+
+    HTML5 takes almost anything for a name (``<d&#1;iv>``: references are not decoded there) and
+    libxml2 reads it back as it is; only what writes the tree as XML minds (trafilatura, which
+    reads its own result back), so this runs when that fails rather than over every page.
+    """
+    changed = False
+    for el in list(root.iter(etree.Element)):
+        if not _xml_name(el.tag):
+            el.drop_tag()
+            changed = True
+        elif bad := [name for name in el.attrib if not _xml_name(name)]:
+            for name in bad:
+                del el.attrib[name]
+            changed = True
+    return changed
+
+
+def _xml_name(name: str) -> bool:
+    ok = _NAME_OK.get(name)
+    if ok is None:
+        ok = _NAME_OK[name] = _ATTRIBUTE_NAME.match(name) is not None
+    return ok
+
+
 def _copy_children(first: LexborNode | None, parent: HtmlElement) -> int:
     """``first`` and its following siblings, with their subtrees, appended to ``parent``.
 

@@ -173,6 +173,15 @@ def test_page_text_after_a_comment_is_kept() -> None:
         assert block in markdown, block
 
 
+def test_page_with_names_xml_refuses_is_extracted() -> None:
+    """HTML5 takes ``<d&#xD800;iv>`` for an element's name and ``a;b`` for an attribute's;
+    trafilatura, which writes its result as XML and reads it back, failed on them (hypothesis)."""
+    article = "&#xD800;<d&#xD800;iv>" + FULL.replace("<h2>", '<h2 a;b="1">')
+    markdown = markdown_plain_text(to_markdown(extract_page(page_of(article), URL)))
+    for block in text_blocks(FULL):
+        assert block in markdown, block
+
+
 def test_page_pre_without_code_keeps_its_lines() -> None:
     pre = (FULL + "<p>下面是启动 Kafka 的命令，请按顺序执行，每一行都是一条单独的命令，不要合并成一行。</p>"
            "<pre class='prettyprint'># 启动 ZooKeeper<br>\n./zookeeper-server-start.sh config/zookeeper.properties<br>\n"
