@@ -15,7 +15,10 @@ import tempfile
 import unicodedata
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+from archive.enclosures import player_html
+from archive.frontmatter import render_post
 
 SLUG_MAX = 48
 # C0/C1 controls (except tab and newline, handled apart), DEL, bidi overrides and isolates,
@@ -143,3 +146,13 @@ def render_body(html: str, form: str, image_map: dict[str, str]) -> str:
         body = _BEFORE_BLANK_LINE.sub("&#10;", to_html(html, image_map=image_map).strip())
         return f"<div>\n{body}\n</div>\n" if body else "<div>\n</div>\n"
     return to_markdown(html, image_map=image_map, cleaned=True)  # choose_body's HTML: clean
+
+
+def render_file(fields: dict[str, Any], html: str, form: str, image_map: dict[str, str]) -> str:
+    """A post file: ``fields`` as front matter, then ``render_body``'s body and a player for each
+    saved enclosure. Run in the pool's workers with the body: the front matter's YAML was most
+    of the CPU the crawl process spent on a post's file."""
+    body = render_body(html, form, image_map)
+    if players := player_html(fields["enclosures"] or []):
+        body = f"{body.rstrip()}\n\n{players}\n"
+    return render_post(fields, body)

@@ -11,9 +11,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy.utils.asyncio import run_in_thread
 
 from archive.dates import format_date
-from archive.enclosures import player_html
-from archive.frontmatter import render_post
-from archive.markdown import atomic_write, inside, remove_stale_temp_files, render_body
+from archive.markdown import atomic_write, inside, remove_stale_temp_files, render_file
 from archive.text import NAME_MAX, plain_text
 from crawler.items import Post
 from crawler.ledger import NEW, UPDATED, ledger_of
@@ -100,11 +98,7 @@ class MarkdownPipeline:
     async def process_item(self, item: Post) -> Post:
         item.written_at = item.written_at or datetime.now(timezone.utc).replace(microsecond=0)
         images = self.image_map(item)
-        body = await self.pool.run(render_body, item.body_html, self.body_form, images)
-        fields = self.fields(item, images)
-        if players := player_html(fields["enclosures"] or []):
-            body = f"{body.rstrip()}\n\n{players}\n"
-        text = render_post(fields, body)
+        text = await self.pool.run(render_file, self.fields(item, images), item.body_html, self.body_form, images)
         target = inside(self.posts_dir, item.path + ".md")
         await run_in_thread(atomic_write, target, text.encode("utf-8"), fsync=self.fsync)  # off the reactor
         item.markdown_file = str(target.relative_to(self.posts_dir))
