@@ -194,8 +194,12 @@ def _stand_in_images(root: HtmlElement, base_url: str | None) -> dict[str, str]:
             continue
         stand_in = _STAND_IN.format(len(stand_ins))
         stand_ins[stand_in] = url
-        for attr in [a for a in img.attrib if a not in ("alt", "title")]:
-            del img.attrib[attr]
+        # Cleared, not deleted by name: a page read back can hold names lxml's API refuses
+        # (``class="a"{``: an attribute named "{").
+        kept = [(name, value) for name, value in img.items() if name in ("alt", "title")]
+        img.attrib.clear()
+        for name, value in kept:
+            img.set(name, value)
         img.set("src", stand_in)
     return stand_ins
 

@@ -182,6 +182,12 @@ def test_page_with_names_xml_refuses_is_extracted() -> None:
         assert block in markdown, block
 
 
+def test_page_image_with_an_attribute_name_lxml_refuses_is_kept() -> None:
+    """``class="lazy"{`` names an attribute "{", which lxml's API refuses by name (hypothesis)."""
+    article = FULL + '<p><img class="lazy"{ src="http://img.example/a.png" alt="图"></p>'
+    assert [image.url for image in find_images(extract_page(page_of(article), URL))] == ["http://img.example/a.png"]
+
+
 def test_page_pre_without_code_keeps_its_lines() -> None:
     pre = (FULL + "<p>下面是启动 Kafka 的命令，请按顺序执行，每一行都是一条单独的命令，不要合并成一行。</p>"
            "<pre class='prettyprint'># 启动 ZooKeeper<br>\n./zookeeper-server-start.sh config/zookeeper.properties<br>\n"
