@@ -332,30 +332,33 @@ _XML_REFUSED_REFERENCE = re.compile(
 
 
 def settle_names(root: HtmlElement) -> bool:
-    """Make ``root``'s names XML names, as ``_copy_children`` would have: an element whose name
-    XML refuses gives way to its content, an attribute so named goes; True if any did.
+    """Make ``root``'s names ones XML with namespaces reads back: an element named otherwise
+    gives way to its content (as ``_copy_children`` does), an attribute so named goes; True if
+    any did.
 
-    HTML5 takes almost anything for a name (``<d&#1;iv>``: references are not decoded there) and
-    libxml2 reads it back as it is; only what writes the tree as XML minds (trafilatura, which
-    reads its own result back), so this runs when that fails rather than over every page.
+    HTML5 takes almost anything for a name (``<d&#1;iv>``: references are not decoded there;
+    ``<svg:rect>`` outside SVG: a prefix nothing declares) and libxml2 reads it back as it is;
+    only what writes the tree as XML minds (trafilatura, which reads its own result back), so
+    this runs when that fails rather than over every page.
     """
     changed = False
     for el in list(root.iter(etree.Element)):
-        if not _xml_name(el.tag):
+        if not _QNAME.match(el.tag):
             el.drop_tag()
             changed = True
-        elif bad := [name for name in el.attrib if not _xml_name(name)]:
-            for name in bad:
-                del el.attrib[name]
+        elif any(not _QNAME.match(name) for name in el.keys()):
+            # Cleared and set again: lxml's API refuses such names even to delete them by.
+            kept = [(name, value) for name, value in el.items() if _QNAME.match(name)]
+            el.attrib.clear()
+            for name, value in kept:
+                el.set(name, value)
             changed = True
     return changed
 
 
-def _xml_name(name: str) -> bool:
-    ok = _NAME_OK.get(name)
-    if ok is None:
-        ok = _NAME_OK[name] = _ATTRIBUTE_NAME.match(name) is not None
-    return ok
+# A name XML with namespaces reads back: no colon but after the one prefix that needs no
+# declaration (``xml:lang``), and not ``xmlns``, which would declare one.
+_QNAME = re.compile(r"(?!xmlns\Z)(?:xml:)?[^\W\d][\w.-]*\Z")
 
 
 def _copy_children(first: LexborNode | None, parent: HtmlElement) -> int:
