@@ -23,13 +23,17 @@ _ADDED_BOX = re.compile(r"mvp-post-add-(?:box|wrap)")
 _COMMENTS_ID = re.compile(r"^(?:[Cc]omment(?!ary)|comol|disqus_thread|dsq-comments)")
 _COMMENTS_LIST_ID = re.compile(r"^(?:[Cc]omment(?!ary)|comol)")
 _COMMENTS_CLASS = re.compile(r"^[Cc]omment(?!ary)|(?:article|post)-comments")
+# Each walk first looks for a few literal strings that every id or class its expressions match
+# holds ("omment" is in "[Cc]omment" and "-comments"): a substring test costs a fraction of a
+# search, and most of a page's thousand elements hold none of them.
 
 
 def _appended_articles(tree: HtmlElement) -> list[HtmlElement]:
     found = []
     for el in tree.iter("div", "section", "aside"):
         ident, cls = el.get("id") or "", el.get("class") or ""
-        if el is not tree and (_ADDED.search(ident) or _ADDED.search(cls)) and (
+        if ("infinite" in cls or "mvp-post-add-" in cls or "infinite" in ident or "mvp-post-add-" in ident) and (
+                el is not tree and (_ADDED.search(ident) or _ADDED.search(cls))) and (
                 el.find(".//h1") is None or _ADDED_BOX.search(ident) or _ADDED_BOX.search(cls)):
             found.append(el)
     return found
@@ -44,7 +48,8 @@ def _comments(tree: HtmlElement) -> list[HtmlElement]:
     found = []
     for el in tree.iter("div", "list", "section", "details", "ol", "ul"):
         ident, cls = el.get("id") or "", el.get("class") or ""
-        if el is not tree and (_COMMENTS_ID.search(ident) or _COMMENTS_CLASS.search(cls)) and (
+        if ("omment" in cls or ident and ("omment" in ident or "comol" in ident or "disqus_thread" in ident)) and (
+                el is not tree and (_COMMENTS_ID.search(ident) or _COMMENTS_CLASS.search(cls))) and (
                 el.tag not in ("ol", "ul") or _COMMENTS_LIST_ID.search(ident) or _COMMENTS_CLASS.search(cls)):
             found.append(el)
     return found
