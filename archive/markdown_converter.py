@@ -15,6 +15,7 @@ import markdownify and BeautifulSoup (0.13 s).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -159,9 +160,10 @@ class PostConverter(MarkdownConverter):
     code fences, pipes in cells, paragraph breaks for the ``<br>``s feeds use between paragraphs."""
 
     def __init__(self, image_map: Mapping[str, str]) -> None:
-        # wrap without a width: whitespace in text (newlines too) becomes one space, as a browser
-        # shows it; a newline left in would be a line break in Hexo (marked's breaks: true).
-        super().__init__(heading_style=ATX, bullets="-", table_infer_header=True, wrap=True, wrap_width=None)
+        # What markdownify's __init__ sets, without reading its option classes again (dir() of
+        # each, for every post: 3 % of a post's conversion). The options are only read.
+        self.options = _options()
+        self.convert_fn_cache: dict[str, object] = {}
         self.image_map = image_map
 
     # --- text ------------------------------------------------------------------------------------
@@ -333,6 +335,14 @@ class PostConverter(MarkdownConverter):
 
     def convert_th(self, el: Tag, text: str, parent_tags: set[str]) -> str:
         return super().convert_th(el, _UNESCAPED_PIPE.sub(r"\\|", text), parent_tags)
+
+
+@functools.cache
+def _options() -> dict[str, object]:
+    # wrap without a width: whitespace in text (newlines too) becomes one space, as a browser
+    # shows it; a newline left in would be a line break in Hexo (marked's breaks: true).
+    return MarkdownConverter(heading_style=ATX, bullets="-", table_infer_header=True, wrap=True,
+                             wrap_width=None).options
 
 
 def _escape_block_start(match: re.Match[str]) -> str:
