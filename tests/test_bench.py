@@ -6,6 +6,7 @@ Skipped where the corpus folder is absent (set POSTARC_CORPUS), as in test_corpu
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -69,3 +70,25 @@ def test_profile_splits_samples_by_thread_and_stage(tmp_path):
     assert summary["threads"] == {"workers": 5.0, "reactor": 6.0, "warc-writer": 1.0}
     assert summary["stages"] == {"extraction": 5.0, "feed parsing": 3.0, "fetching": 3.0, "warc writing": 1.0}
     assert summary["reactor: stages"] == {"feed parsing": 3.0, "fetching": 3.0}
+
+
+def test_instructions_harness_counts_a_workload_in_another_tree(tmp_path):
+    """bench.instructions counts with valgrind, and measures the checkout ``--tree`` names: a
+    copy of this one whose parse does more work counts more."""
+    from tests.tools import require_tool
+
+    require_tool("valgrind")
+    slower = tmp_path / "tree"
+    shutil.copytree(REPO / "archive", slower / "archive")
+    html = slower / "archive" / "html.py"
+    html.write_text(html.read_text() + "\n_parse = parse_sized\n"
+                    "def parse_sized(html):\n    [_parse(html) for _ in range(2)]\n    return _parse(html)\n")
+
+    def count(*args: str) -> float:
+        run = subprocess.run([sys.executable, "-m", "bench.instructions", "parse", "--posts", "2", "--json", *args],
+                             capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert run.returncode == 0, run.stderr[-3000:]
+        return json.loads(run.stdout)["minstructions_per_post"]
+
+    here, there = count(), count("--tree", str(slower))
+    assert here > 1 and there == pytest.approx(3 * here, rel=0.05)
