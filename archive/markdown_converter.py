@@ -19,12 +19,14 @@ import functools
 import re
 import unicodedata
 from collections.abc import Mapping
+from typing import NamedTuple
 
-from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4 import BeautifulSoup, Comment, Doctype, NavigableString, Tag
 from bs4.builder import HTMLTreeBuilder
 from lxml import etree
 from lxml.html import HtmlElement
-from markdownify import ATX, MarkdownConverter
+from markdownify import (ATX, MarkdownConverter, re_all_whitespace, re_extract_newlines, re_html_heading,
+                         should_remove_whitespace_inside)
 
 from archive.html import (BLOCK_TAGS, CODE_BLANK, block_texts_of, clean_tree, mapped_url, normalise_space, parse_body,
                           tidy_markdown)
@@ -76,28 +78,12 @@ def to_markdown(html: str, base_url: str | None = None, image_map: Mapping[str, 
     if body is None:
         return ""
     try:
-        soup = BeautifulSoup("", builder=_LxmlTreeBuilder(body), element_classes={Tag: _Tag})
+        soup = BeautifulSoup("", builder=_LxmlTreeBuilder(body))
         markdown = PostConverter(image_map or {}).convert_soup(soup)
     except RecursionError:
         # markdownify recurses once per nesting level; soup nested hundreds deep keeps its text.
         markdown = "\n\n".join(text for text in map(normalise_space, block_texts_of(body)) if text)
     return tidy_markdown(markdown)
-
-
-class _Tag(Tag):
-    """bs4's Tag, with ``find_parent(name)`` a plain walk up the parents.
-
-    markdownify asks it of every element (is it inside a <pre>?), and bs4 answers through its
-    generic matcher: a fifth of the conversion. Any other query is bs4's own.
-    """
-
-    def find_parent(self, name=None, attrs={}, **kwargs):  # noqa: ANN001, ANN201, B006 - bs4's signature
-        if not isinstance(name, str) or attrs or kwargs:
-            return super().find_parent(name, attrs, **kwargs)
-        parent = self.parent
-        while parent is not None and parent.name != name:
-            parent = parent.parent
-        return parent
 
 
 class _LxmlTreeBuilder(HTMLTreeBuilder):
@@ -120,7 +106,6 @@ class _LxmlTreeBuilder(HTMLTreeBuilder):
         # they take a parser's events (searching the open tags, gathering text), where this tree
         # is nested already, so each node is made and linked into place as they would link it.
         soup, root = self.soup, self.root
-        new_tag = soup.element_classes.get(Tag, Tag)
         containers, keep_space = self.string_containers, self.preserve_whitespace_tags
         # The open elements: (tag, the class of the strings in it, whether it keeps blank strings).
         open_tags: list[tuple[Tag, type[NavigableString], bool]] = [(soup, NavigableString, False)]
@@ -135,7 +120,7 @@ class _LxmlTreeBuilder(HTMLTreeBuilder):
                 text = []
             if event == "start":
                 parent, strings, keep = open_tags[-1]
-                last = new_tag(soup, self, el.tag, None, None, dict(el.attrib), parent, last)
+                last = Tag(soup, self, el.tag, None, None, dict(el.attrib), parent, last)
                 parent.contents.append(last)
                 open_tags.append((last, containers.get(el.tag, strings), keep or el.tag in keep_space))
                 if el.text:
@@ -165,6 +150,68 @@ class PostConverter(MarkdownConverter):
         self.options = _options()
         self.convert_fn_cache: dict[str, object] = {}
         self.image_map = image_map
+
+    # --- markdownify's walk ------------------------------------------------------------------------
+
+    def process_tag(self, node: Tag, parent_tags: set[str] | None = None) -> str:
+        # markdownify's process_tag step for step, but what it asks of every child and sibling
+        # several times (is it a block?) is looked up by tag name, and "inside a <pre>?" is read
+        # from parent_tags, which names every ancestor (as its process_text reads it), instead of
+        # a walk up to the root: half a post's conversion went into those questions.
+        if parent_tags is None:
+            parent_tags = set()
+        name = node.name
+        trims_inside = _trims_inside(name)
+        children = []
+        for el in node.children:
+            if isinstance(el, NavigableString):
+                if isinstance(el, (Comment, Doctype)):
+                    continue
+                if not el.strip():  # blank text beside a block, or at a block's edge, goes
+                    previous, following = el.previous_sibling, el.next_sibling
+                    if ((trims_inside and (not previous or not following)) or _trims_outside(previous)
+                            or _trims_outside(following)):
+                        continue
+            children.append(el)
+        tags = set(parent_tags)
+        tags.add(name)
+        if re_html_heading.match(name) is not None or name in ("td", "th"):
+            tags.add("_inline")
+        if name in ("pre", "code", "kbd", "samp"):
+            tags.add("_noformat")
+        strings = [text for text in (self.process_element(el, tags) for el in children) if text]
+        if name != "pre" and "pre" not in parent_tags:
+            # Newlines at the children's edges collapse, to two at most.
+            collapsed = [""]
+            for text in strings:
+                if text[0] != "\n" and text[-1] != "\n":  # none to collapse (no regex needed)
+                    collapsed += (text, "")
+                    continue
+                leading, content, trailing = re_extract_newlines.match(text).groups()
+                if collapsed[-1] and leading:
+                    leading = "\n" * min(2, max(len(collapsed.pop()), len(leading)))
+                collapsed += (leading, content, trailing)
+            strings = collapsed
+        text = "".join(strings)
+        convert = self.get_conv_fn_cached(name)
+        return text if convert is None else convert(node, text, parent_tags=parent_tags)
+
+    def process_text(self, el: NavigableString, parent_tags: set[str] | None = None) -> str:
+        # markdownify's process_text (with wrap on, as _options sets it), its block tests by name.
+        if parent_tags is None:
+            parent_tags = set()
+        text = str(el)
+        if "pre" not in parent_tags:
+            text = re_all_whitespace.sub(" ", text)
+        if "_noformat" not in parent_tags:
+            text = self.escape(text, parent_tags)
+        in_block = el.parent is not None and _trims_inside(el.parent.name)
+        previous, following = el.previous_sibling, el.next_sibling
+        if _trims_outside(previous) or (in_block and not previous):
+            text = text.lstrip(" \t\r\n")
+        if _trims_outside(following) or (in_block and not following):
+            text = text.rstrip()
+        return text
 
     # --- text ------------------------------------------------------------------------------------
 
@@ -343,6 +390,22 @@ def _options() -> dict[str, object]:
     # shows it; a newline left in would be a line break in Hexo (marked's breaks: true).
     return MarkdownConverter(heading_style=ATX, bullets="-", table_infer_header=True, wrap=True,
                              wrap_width=None).options
+
+
+class _Named(NamedTuple):
+    name: str
+
+
+@functools.lru_cache(maxsize=1024)
+def _trims_inside(name: str) -> bool:
+    """markdownify's should_remove_whitespace_inside of a tag, which reads only its name."""
+    return should_remove_whitespace_inside(_Named(name))
+
+
+def _trims_outside(node: Tag | NavigableString | None) -> bool:
+    """markdownify's should_remove_whitespace_outside: a tag that trims inside, or a <pre>
+    (text and no node at all never do)."""
+    return isinstance(node, Tag) and (_trims_inside(node.name) or node.name == "pre")
 
 
 def _escape_block_start(match: re.Match[str]) -> str:
