@@ -221,6 +221,8 @@ class PostConverter(MarkdownConverter):
         # it. What marked would autolink is written as a link itself: no escape may fall inside.
         if not text:
             return ""
+        if "://" not in text and "www." not in text and "@" not in text:  # every _AUTOLINK match holds one
+            return self._escape_plain(text, parent_tags, True)
         out, pos = [], 0
         for match in _AUTOLINK.finditer(text):
             link = _backpedal(match.group())
@@ -238,7 +240,10 @@ class PostConverter(MarkdownConverter):
         text = text.replace("\\", "\\\\")  # doubled, a backslash shows, whatever comes to follow it
         text = super().escape(text, parent_tags)
         text = text.replace("[", r"\[").replace("]", r"\]").replace("`", r"\`").replace("~", r"\~")
-        text = _ENTITY_LIKE.sub(r"\\&", _TAG_OPEN.sub(r"\\<", text))
+        if "<" in text:  # each regex only where what it escapes is there (most text has neither)
+            text = _TAG_OPEN.sub(r"\\<", text)
+        if "&" in text:
+            text = _ENTITY_LIKE.sub(r"\\&", text)
         if at_start:
             # Any text may open a line of Markdown (first in a paragraph, a list item, a cell).
             text = _BLOCK_START.sub(_escape_block_start, text, count=1)
