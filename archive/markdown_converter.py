@@ -110,25 +110,27 @@ class _LxmlTreeBuilder(HTMLTreeBuilder):
         # The open elements: (tag, the class of the strings in it, whether it keeps blank strings).
         open_tags: list[tuple[Tag, type[NavigableString], bool]] = [(soup, NavigableString, False)]
         last, text = None, []  # the node made last (document order); text not yet a string
+        # Each of lxml's el.tag, el.text, el.tail makes a new str: read once.
         for event, el in etree.iterwalk(root, events=("start", "end")):
-            if not isinstance(el.tag, str):  # comments, processing instructions: their tails join the text
-                if event == "end" and el.tail:
-                    text.append(el.tail)
+            name = el.tag
+            if not isinstance(name, str):  # comments, processing instructions: their tails join the text
+                if event == "end" and (tail := el.tail):
+                    text.append(tail)
                 continue
             if text:
                 last = self._string("".join(text), *open_tags[-1], last)
                 text = []
             if event == "start":
                 parent, strings, keep = open_tags[-1]
-                last = Tag(soup, self, el.tag, None, None, dict(el.attrib), parent, last)
+                last = Tag(soup, self, name, None, None, dict(el.items()), parent, last)
                 parent.contents.append(last)
-                open_tags.append((last, containers.get(el.tag, strings), keep or el.tag in keep_space))
-                if el.text:
-                    text.append(el.text)
+                open_tags.append((last, containers.get(name, strings), keep or name in keep_space))
+                if inner := el.text:
+                    text.append(inner)
             else:
                 open_tags.pop()
-                if el.tail and el is not root:
-                    text.append(el.tail)
+                if el is not root and (tail := el.tail):
+                    text.append(tail)
 
     def _string(self, text: str, parent: Tag, string_class: type[NavigableString], keep: bool,
                 previous: Tag | NavigableString | None) -> NavigableString:
