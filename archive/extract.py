@@ -211,13 +211,24 @@ def _paragraphize(root: HtmlElement) -> None:
     after a nested block (common in feed-born pages); as <p>s those runs are kept.
     """
     # The containers with a <br> or block child, found from those children: one walk that
-    # libxml2 filters by tag, instead of a Python look at every child of every container.
-    containers = {}
+    # libxml2 filters by tag, instead of a Python look at every child of every container. It
+    # counts them and notes text after one, which tells most containers apart without a second
+    # look at their children.
+    breaks: dict[HtmlElement, int] = {}
+    loose: set[HtmlElement] = set()
     for child in root.iter("br", *BLOCK_TAGS):
         parent = child.getparent()
         if parent is not None and parent.tag in _CONTAINERS:
-            containers[parent] = None
-    for el in containers:
+            breaks[parent] = breaks.get(parent, 0) + 1
+            if (child.tail or "").strip():
+                loose.add(parent)
+    for el, count in breaks.items():
+        # Only blocks, apart only by whitespace (most of a page's containers): no run to wrap, and
+        # the container stays as it is: without its <br>s trafilatura chose a side section of
+        # some pages over their article (bench.pages). Wrapping one container changes no other's
+        # children, so what the walk saw still holds.
+        if count == len(el) and el not in loose and not (el.text or "").strip():
+            continue
         _wrap_runs(el)
 
 
@@ -227,11 +238,6 @@ def _is_break(node: str | HtmlElement | None) -> bool:
 
 
 def _wrap_runs(el: HtmlElement) -> None:
-    if not (el.text or "").strip() and all(_is_break(child) and not (child.tail or "").strip() for child in el):
-        # Blocks apart only by whitespace (most of a page's containers): no run to wrap, and the
-        # container stays as it is: without its <br>s trafilatura chose a side section of some
-        # pages over their article (bench.pages).
-        return
     nodes: list[str | HtmlElement] = [el.text or ""]
     for child in el:
         nodes += [child, child.tail or ""]
