@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pickle
 import re
 import shutil
@@ -48,8 +49,10 @@ def _valgrind(command: list[str], cwd: Path) -> int:
     """Instructions ``command`` executes under cachegrind (the process only, not its children)."""
     if shutil.which("valgrind") is None:
         raise SystemExit("bench.instructions: valgrind is not installed (apt-get install valgrind)")
+    # One hash seed: with a random one, set and dict layouts make counts vary by ±2 %.
     run = subprocess.run(["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-                          *command], cwd=cwd, capture_output=True, text=True, check=False)
+                          *command], cwd=cwd, capture_output=True, text=True, check=False,
+                         env={**os.environ, "PYTHONHASHSEED": "0"})
     found = _IR.search(run.stderr)
     if run.returncode != 0 or found is None:
         raise SystemExit(f"bench.instructions: {' '.join(command[:4])}… failed (exit {run.returncode}):\n"
