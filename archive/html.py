@@ -49,7 +49,6 @@ _SRCSET_DESCRIPTOR = re.compile(r"([^,]*),?")
 _SIZE_DESCRIPTOR = re.compile(r"(\d+(?:\.\d+)?)[wx]", re.IGNORECASE)
 _ATTRIBUTE_NAME = re.compile(r"[^\W\d][\w.:-]*\Z")
 _LEADING_INT = re.compile(r"\s*(\d+)")
-_WHITESPACE = re.compile(r"\s+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 # Stands for a blank line inside code, so that collapsing blank lines leaves code alone. NUL
 # cannot occur in the text: lxml refuses it and parse_document removes it.
@@ -661,7 +660,8 @@ def block_texts_of(root: HtmlElement) -> Iterator[str]:
 
 
 def normalise_space(text: str) -> str:
-    return _WHITESPACE.sub(" ", text).strip()
+    # split() knows the whitespace a \s+ regex knows (str.isspace): half the cost of sub and strip.
+    return " ".join(text.split())
 
 
 def mapped_url(url: str, image_map: Mapping[str, str] | None) -> str:
