@@ -504,8 +504,13 @@ def _edge_char(node: Tag | NavigableString, last: bool) -> str:
     if node.name in ("code", "kbd", "samp"):
         # A code span, unless markup inside makes it plain text: then a letter, the safe guess.
         return "a" if node.find(True) is not None else "`"
-    text = node.get_text()
-    return (text[-1] if last else text[0]) if text else "*"  # empty: unknown, be careful
+    # Another inline element (<span>, <u>…): its Markdown starts or ends with its first or last
+    # child's ("<span><em>a</em></span>" starts with "*"), not with its text's first character.
+    children = [child for child in node.children
+                if not isinstance(child, (Comment, Doctype)) and not (isinstance(child, NavigableString) and not child)]
+    if not children:
+        return "*"  # empty: unknown, be careful
+    return _edge_char(children[-1] if last else children[0], last)
 
 
 def _fits_markdown(table: Tag) -> bool:

@@ -71,6 +71,7 @@ CASES = [
     "<p><b>1997</b><b>Medientechnik-Studium</b></p>", "<p><em>NDR</em><b>-Recherchen</b></p>",
     "<p>a<strong> spaced </strong>b<em>(x)</em>c</p>", "<p><b>bold<br></b>- after a break</p>",
     "<p><b><i>both</i></b> and <i><b>again</b></i></p>", "<p>x<del>gone</del>y <s>~tilde~</s></p>",
+    "<p><span>word<em>漏洞。</em></span><span><em>“引号”</em></span></p>",  # emphasis at a span's edge (hypothesis)
     # text that reads as block syntax
     "<p>- not a list</p><p>1. not a list</p><p>+ plus</p><p># no heading</p><p>&gt; no quote</p>",
     "<p>===</p><p>---</p><p>***</p><p>    four spaces</p><p>```</p><p>~~~</p><p>2021) year</p>",
