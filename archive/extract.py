@@ -16,7 +16,7 @@ from lxml.html import HtmlElement
 
 from archive.charset import decode_html
 from archive.html import (BLOCK_TAGS, Fragment, clean_fragment, normalise_pre, parse_sized, settle_images,
-                          settle_names, unwrap_proxy)
+                          keep_attributes, settle_names, unwrap_proxy)
 from archive.stories import Sketch, page_canonical, sketch
 from archive.versions import body_text
 
@@ -194,12 +194,7 @@ def _stand_in_images(root: HtmlElement, base_url: str | None) -> dict[str, str]:
             continue
         stand_in = _STAND_IN.format(len(stand_ins))
         stand_ins[stand_in] = url
-        # Cleared, not deleted by name: a page read back can hold names lxml's API refuses
-        # (``class="a"{``: an attribute named "{").
-        kept = [(name, value) for name, value in img.items() if name in ("alt", "title")]
-        img.attrib.clear()
-        for name, value in kept:
-            img.set(name, value)
+        keep_attributes(img, lambda name: name in ("alt", "title"))
         img.set("src", stand_in)
     return stand_ins
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import html as html_lib
 import re
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, unquote
 
@@ -297,10 +297,16 @@ def _drop_brace_attributes(root: HtmlElement) -> None:
     cleaner does (``class="lazy"{`` names one "{", a typo real pages hold)."""
     for el in root.iter(etree.Element):
         if any("{" in name for name in el.keys()):
-            kept = [(name, value) for name, value in el.items() if "{" not in name]
-            el.attrib.clear()
-            for name, value in kept:
-                el.set(name, value)
+            keep_attributes(el, lambda name: "{" not in name)
+
+
+def keep_attributes(el: HtmlElement, keep: Callable[[str], bool]) -> None:
+    """Only ``el``'s attributes whose names ``keep`` takes stay, in their order: cleared and set
+    again, since lxml's API refuses some names HTML5 reads (a "{") even to delete them by."""
+    kept = [(name, value) for name, value in el.items() if keep(name)]
+    el.attrib.clear()
+    for name, value in kept:
+        el.set(name, value)
 
 
 def _hoist_content(el: HtmlElement) -> None:
@@ -363,11 +369,7 @@ def settle_names(root: HtmlElement) -> bool:
             el.drop_tag()
             changed = True
         elif any(not _QNAME.match(name) for name in el.keys()):
-            # Cleared and set again: lxml's API refuses such names even to delete them by.
-            kept = [(name, value) for name, value in el.items() if _QNAME.match(name)]
-            el.attrib.clear()
-            for name, value in kept:
-                el.set(name, value)
+            keep_attributes(el, lambda name: _QNAME.match(name) is not None)
             changed = True
     return changed
 
