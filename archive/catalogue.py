@@ -10,6 +10,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -298,6 +299,18 @@ class Catalogue:
             for row in self.db.execute(f"SELECT key, source, guid FROM story_keys WHERE key IN ({marks})", part):
                 found[row["key"]] = (row["source"], row["guid"])
         return found
+
+    @contextmanager
+    def story_lock(self) -> Iterator[None]:
+        """SQLite's write lock, held from before a story is looked for until its keys are
+        claimed: the crawl processes sharing the file meet a story one at a time."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def claim_story_keys(self, keys: list[str], source: str, guid: str, replace: bool = False) -> None:
         """Name this post for each key that names none yet (all of them with ``replace``)."""

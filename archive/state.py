@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from archive.catalogue import PostRow, StoryMember
@@ -34,6 +35,9 @@ class CrawlState(Protocol):
 
     def story_owners(self, keys: list[str]) -> dict[str, tuple[str, str]]:
         """The post (source, guid) each known story key names (``archive.stories``)."""
+
+    def story_lock(self) -> AbstractContextManager[None]:
+        """Held while a story is looked for and claimed, against every process of the crawl."""
 
     def claim_story_keys(self, keys: list[str], source: str, guid: str, replace: bool = False) -> None:
         """Name this post for each key that names none yet (first wins; all with ``replace``)."""

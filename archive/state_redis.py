@@ -11,6 +11,7 @@ database):
 ``P:story:keys``            hash         story key (URL, fingerprint mark) → ``source NUL guid`` of its post
 ``P:story:members``         hash         ``source NUL guid`` → the entry's story (JSON)
 ``P:story:of:<sha1>``       set          ``source NUL guid`` of every entry of one post's story
+``P:story:lock``            string, TTL  held by the worker looking for a story and claiming it
 ``P:payloads:<WARC file>``  set          digests first captured in that file (for repairs)
 ``P:claim:<sha1>``          string, TTL  worker writing one version (content hash) of a post
 ``P:alive:<worker>``        string, TTL  there while the worker's heartbeat runs
@@ -26,7 +27,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
@@ -38,6 +40,8 @@ SOURCE_FIELDS = ("url", "etag", "last_modified", "last_run", "last_status", "bac
 #: A claim outlives its post's pipelines by far; past that, the post's row answers instead.
 CLAIM_TTL_MS = 24 * 3600 * 1000
 SEED_BATCH = 1000
+#: A worker holds the story lock for a few reads and writes; one killed inside frees it by then.
+STORY_LOCK_S = 10.0
 
 # Take the claim if free, ours, or held by a worker whose heartbeat stopped.
 _CLAIM = """
@@ -62,6 +66,7 @@ class Keys:
         self.seeded = f"{prefix}:seeded"
         self.story_keys = f"{prefix}:story:keys"
         self.story_members = f"{prefix}:story:members"
+        self.story_lock = f"{prefix}:story:lock"
         self.alive_prefix = f"{prefix}:alive:"
 
     def alive(self, worker: str) -> str:
@@ -163,6 +168,11 @@ class RedisState:
             return {}
         values = self.redis.hmget(self.keys.story_keys, keys)
         return {k: tuple(v.split("\0", 1)) for k, v in zip(keys, values) if v}  # type: ignore[misc]
+
+    @contextmanager
+    def story_lock(self) -> Iterator[None]:
+        with self.redis.lock(self.keys.story_lock, timeout=STORY_LOCK_S, sleep=0.005):
+            yield
 
     def claim_story_keys(self, keys: list[str], source: str, guid: str, replace: bool = False) -> None:
         if not keys:

@@ -108,25 +108,46 @@ class StoryPipeline:
             self.fill(item)
             return item
         member = self.state.story_member(*me)
-        owner = member.owner if member else (me if item.is_update else self.find(item))
+        claimed = False
+        if member is not None:
+            owner = member.owner
+        elif item.is_update:
+            owner = me
+        else:
+            owner = self.claim(item)
+            claimed = owner == me
         replace = False
-        if owner != me and owner is not None:
+        if owner != me:
             if (row := await self.story_post(owner)) is not None:
                 await self.merge(item, row)
                 raise DropItem(f"one story with {row.path}: {item.guid}", log_level="DEBUG")
             replace = True  # the story's first post was never written: this one holds it now
-        self.save_member(item, me, member)  # its sketch first: whoever finds its marks reads it
-        self.state.claim_story_keys(url_keys(item) + mark_keys(item.sketch), *me, replace=replace)
+        if not claimed:
+            self.save_member(item, me, member)
+            self.state.claim_story_keys(url_keys(item) + mark_keys(item.sketch), *me, replace=replace)
         self.writing.setdefault(me, Deferred())
         self.fill(item)
         return item
 
-    def find(self, item: Post) -> tuple[str, str] | None:
-        """The post of another feed that holds this story: by URL, else by fingerprint.
+    def claim(self, item: Post) -> tuple[str, str]:
+        """The post of another feed that holds this story (``find``), or else this one, with
+        the story's keys claimed for it.
 
-        The URL keys are claimed first, first come first served in the crawl state, so that of
-        two processes (``--processes``, Redis workers) meeting one story at once, one holds it.
+        Both under the state's story lock: of two processes (``--processes``, Redis workers)
+        meeting one story at once, the second finds the first's keys, fingerprint marks too.
         """
+        me = (item.source, item.guid)
+        with self.state.story_lock():
+            if (owner := self.find(item)) is not None:
+                return owner
+            self.save_member(item, me, None)  # its sketch first: whoever finds its marks reads it
+            self.state.claim_story_keys(url_keys(item) + mark_keys(item.sketch), *me)
+        return me
+
+    def find(self, item: Post) -> tuple[str, str] | None:
+        """The post of another feed that holds this story: by URL, else by fingerprint. The
+        entry's URL keys that name no post yet are claimed for it on the way (a later entry
+        with that URL is led through it to the story)."""
         urls, marks = url_keys(item), mark_keys(item.sketch)
         self.state.claim_story_keys(urls, item.source, item.guid)
         owners = self.state.story_owners(urls + marks)

@@ -11,14 +11,22 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import threading
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from html import escape
 from pathlib import Path
 
 import pytest
 import yaml
+from scrapy.settings import Settings
+from scrapy.utils.test import get_crawler
+
+from archive.stories import mark_keys, sketch
 
 from crawler.demo.server import Resource, SiteServer
+from crawler.items import Post
+from pipelines.stories import StoryPipeline
 from tests.conftest import needs_tool
 from tests.helpers import hexo_installed, hexo_load, postarc, posts_of, write_sources
 from tests.test_redis import redis_url  # noqa: F401 (the fixture: a redis-server of its own)
@@ -298,3 +306,52 @@ def test_two_crawl_processes_meeting_one_story_write_it_once(tmp_path: Path):
     for fm in stories:
         assert sorted(fm["sources"]) == [one.url("/a/feed.xml"), two.url("/b/feed.xml")]
         assert set(fm["categories"]) == {"Alpha", "Beta"}
+
+
+def _story_pipeline(archive: Path, redis: str | None = None) -> StoryPipeline:
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    settings.set("POSTARC_ARCHIVE_DIR", str(archive))
+    if redis:
+        settings.set("REDIS_URL", redis)
+    ours = {k: v for k, v in settings.copy_to_dict().items() if k.startswith(("POSTARC_", "REDIS_", "EXTENSIONS"))}
+    return StoryPipeline.from_crawler(get_crawler(settings_dict=ours))
+
+
+def _entry(source: str, body: str) -> Post:
+    return Post(source=source, feed_url=f"http://{source}.test/feed.xml", title="t", guid=f"{source}-1",
+                link=f"http://{source}.test/1", author="", categories=[], feed_html=body,
+                fetched_at=datetime.now(timezone.utc), sketch=sketch(body))
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["sqlite", "redis"])
+def test_a_story_met_by_fingerprint_in_two_processes_at_once_has_one_post(tmp_path: Path, shared: bool, request):
+    """Two crawl processes find one story, under two URLs, at the same moment: the one that
+    looks second waits for the first's claim and joins its story, where before both found
+    nothing (the fingerprint marks were not yet claimed) and both wrote the post."""
+    redis = request.getfixturevalue("redis_url") if shared else None
+    body = " ".join(paragraphs(7))
+    first, second = _story_pipeline(tmp_path, redis), _story_pipeline(tmp_path, redis)
+    one, two = _entry("alpha", body), _entry("beta", body)
+    found: list[tuple[str, str]] = []
+    opened, go = threading.Event(), threading.Event()
+
+    def look() -> None:  # the second process: its state opened (SQLite's is its thread's), then it looks
+        assert second.state is not None
+        opened.set()
+        go.wait(10)
+        found.append(second.claim(two))
+        found.append(second.state.story_member("beta", "beta-1"))  # none: it claimed nothing for itself
+
+    racer = threading.Thread(target=look)
+    racer.start()
+    assert opened.wait(10)
+    with first.state.story_lock():  # the first process, between looking and claiming
+        assert first.find(one) is None
+        go.set()
+        racer.join(0.5)
+        assert racer.is_alive(), "the second process looked while the first held the story lock"
+        first.save_member(one, ("alpha", "alpha-1"), None)
+        first.state.claim_story_keys(mark_keys(one.sketch), "alpha", "alpha-1")
+    racer.join(10)
+    assert found == [("alpha", "alpha-1"), None]
