@@ -49,6 +49,11 @@ _TEI_TAGS = {"item": "li", "quote": "blockquote", "lb": "br", "graphic": "img", 
 _TEI_RENDITIONS = {"#b": "strong", "#i": "em", "#u": "u", "#t": "code", "#sub": "sub", "#sup": "sup"}
 _HEADING = re.compile(r"h[1-6]")
 
+# Elements whose content an HTML parser reads as text (the HTML standard's raw text, escapable
+# raw text and the like): markup inside one in trafilatura's XML would become text in HTML.
+_RAW_TEXT = frozenset({"script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes",
+                       "noscript", "plaintext"})
+
 # Elements whose loose text trafilatura drops: text between <br>s or after a block child.
 _CONTAINERS = frozenset(BLOCK_TAGS - {"p", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "table", "tbody",
                                       "thead", "tfoot", "tr", "ul", "ol", "dl", "hr"})
@@ -77,9 +82,15 @@ def extract_page(page_html: str, page_url: str | None) -> str:
 
 
 def _page_fragment(page_html: str, page_url: str | None) -> Fragment:
+    main, stand_ins = _page_main(page_html, page_url)
+    return Fragment("", [], []) if main is None else clean_fragment(_tei_to_html(main), page_url, stand_ins)
+
+
+def _page_main(page_html: str, page_url: str | None) -> tuple[etree._Element | None, dict[str, str]]:
+    """trafilatura's main content of the page (its XML), and the images' stand-ins in it."""
     root, elements = parse_sized(page_html)
     if root is None:
-        return Fragment("", [], [])
+        return None, {}
     if elements > PAGE_MAX_ELEMENTS:
         raise PageTooLarge(f"the page has {elements} elements, more than {PAGE_MAX_ELEMENTS} (PAGE_MAX_ELEMENTS)")
     stand_ins = _stand_in_images(root, page_url)
@@ -90,9 +101,25 @@ def _page_fragment(page_html: str, page_url: str | None) -> Fragment:
     if main is None or len(" ".join("".join(main.itertext()).split())) < RECALL_MIN_CHARS:
         balanced = _extract(root, page_url, favor_recall=False)
         main = main if balanced is None else balanced
-    if main is None:
-        return Fragment("", [], [])
-    return clean_fragment(_tei_to_html(main), page_url, stand_ins)
+    return main, stand_ins
+
+
+def _text_bound(main: etree._Element) -> float:
+    """At least the length of the text (``_Candidate.text``) that cleaning ``main`` can leave.
+
+    Cleaning only takes text away, and the text's words are joined by single spaces: so its
+    non-space characters, plus a space per word and per element boundary (where one block ends
+    and the next begins), bound it. Unbounded where cleaning could make text: an element the
+    HTML parser reads as raw text (its children's markup would become text), or a Cloudflare
+    e-mail that ``clean_fragment`` decodes.
+    """
+    elements = 0
+    for el in main.iter():
+        elements += 1
+        if el.tag in _RAW_TEXT or el.get("data-cfemail") is not None:
+            return float("inf")
+    words = "".join(main.itertext()).split()
+    return sum(map(len, words)) + len(words) + elements
 
 
 def _extract(root: HtmlElement, page_url: str | None, favor_recall: bool) -> etree._Element | None:
@@ -136,9 +163,13 @@ def choose_body(feed_html: str, base_url: str | None, page_html: str | bytes | N
     feed = _Candidate(clean_fragment(feed_html, base_url), "feed")
     chosen = feed
     if page_html:
-        page = _Candidate(_page_fragment(page_html, page_url), "page")
-        if feed.summarises(page):
-            chosen = page
+        main, stand_ins = _page_main(page_html, page_url)
+        # The page's fragment is cleaned only when its text may be long enough to matter: most
+        # feeds that carry a page's whole text win at once (a third of the page path's cleaning).
+        if main is not None and len(feed.text) < SUMMARY_RATIO * _text_bound(main):
+            page = _Candidate(clean_fragment(_tei_to_html(main), page_url, stand_ins), "page")
+            if feed.summarises(page):
+                chosen = page
     return Body(html=chosen.html, source=chosen.source, image_urls=chosen.image_urls, named=chosen.named,
                 canonical=page_canonical(page_html, page_url), sketch=sketch(chosen.text),
                 version_text=body_text(chosen.html))

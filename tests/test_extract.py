@@ -8,8 +8,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lxml import etree
 
-from archive.extract import choose_body, extract_page
+from archive.extract import _Candidate, _tei_to_html, _text_bound, choose_body, extract_page
+from archive.html import clean_fragment
 from archive.html import find_images, text_blocks
 from archive.markdown_converter import to_markdown
 from bench.corpus import CorpusPost, article_page, load_corpus, summary_html
@@ -83,6 +87,41 @@ def test_summary_feed_is_replaced_by_the_page() -> None:
 
 def test_complete_feed_wins_over_the_same_page() -> None:
     assert choose_body(FULL, URL, page_of(FULL), URL).source == "feed"
+
+
+# trafilatura's XML (TEI) elements, and text with what cleaning and normalising change.
+_TEI = st.sampled_from(["p", "head", "hi", "list", "item", "lb", "quote", "code", "ref", "table", "row", "cell",
+                        "graphic", "del", "ab", "div", "span", "title", "script"])
+_TEXT = st.text(st.sampled_from(["a", "文", " ", "\n", "\xa0", "\u3000", "&", "<", "x"]), max_size=8)
+
+
+@st.composite
+def _tei(draw: st.DrawFn, depth: int = 0) -> etree._Element:
+    el = etree.Element(draw(_TEI), rend=draw(st.sampled_from(["", "#b", "ol", "h2"])))
+    el.text = draw(_TEXT)
+    el.tail = draw(_TEXT)
+    if depth < 3:
+        el.extend(draw(st.lists(_tei(depth + 1), max_size=4)))
+    return el
+
+
+@settings(max_examples=300, deadline=None)
+@given(children=st.lists(_tei(), max_size=5), text=_TEXT)
+def test_the_page_text_bound_holds(children: list[etree._Element], text: str) -> None:
+    """``choose_body`` leaves the page's fragment uncleaned when the feed is long against a
+    bound of its text: the bound must never be below the text cleaning leaves."""
+    main = etree.Element("main")
+    main.text = text
+    main.extend(children)
+    bound = _text_bound(main)
+    cleaned = _Candidate(clean_fragment(_tei_to_html(main), URL, {}), "page")
+    assert bound >= len(cleaned.text)
+
+
+def test_a_feed_beside_a_page_of_raw_text_elements_is_still_compared() -> None:
+    """Markup inside an element HTML reads as raw text becomes text when cleaned: no bound."""
+    main = etree.fromstring("<main><p>short</p><title>&lt;p&gt;x&lt;/p&gt;</title></main>")
+    assert _text_bound(main) == float("inf")
 
 
 def test_boilerplate_only_page_never_replaces_the_feed() -> None:
