@@ -8,8 +8,11 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scrapy import Request
 from scrapy.http import HtmlResponse
+from w3lib.encoding import html_to_unicode
 
 from archive.charset import detect_encoding, html_encoding
 from archive.feeds import parse_feed
@@ -90,6 +93,25 @@ def test_html_encoding_decodes_without_mojibake(name: str) -> None:
 ])
 def test_labels_are_read_as_browsers_read_them(content_type: str, meta: str, expected: str) -> None:
     assert html_encoding(page(["x"], meta).encode("ascii", "xmlcharrefreplace"), content_type) == expected
+
+
+_BOMS = st.sampled_from([b"", b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff", b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff"])
+_LABELS = st.sampled_from(["utf-8", "UTF8", "gbk", "gb2312", "big5", "latin1", "utf-16", "utf-32", "utf-16le",
+                           "shift_jis", "koi8-r", "x-user-defined", "unicode-1-1-utf-7", "nonsense", ""])
+_DECLARATIONS = st.sampled_from(['<meta charset="{}">', '<meta http-equiv="Content-Type" content="text/html; charset={}">',
+                                 '<?xml version="1.0" encoding="{}"?>', "<!-- charset={} -->", ""])
+_TEXTS = st.sampled_from(["plain ascii", "中文", "港區", "café", "😀"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(bom=_BOMS, header=st.one_of(st.none(), _LABELS.map("text/html; charset={}".format), st.just("text/html")),
+       declaration=_DECLARATIONS, label=_LABELS, text=_TEXTS, codec=st.sampled_from(["utf-8", "gbk", "big5", "latin-1"]),
+       junk=st.binary(max_size=8))
+def test_html_encoding_names_what_w3lib_names(bom: bytes, header: str | None, declaration: str, label: str,
+                                              text: str, codec: str, junk: bytes) -> None:
+    """The name is found by html_to_unicode's own steps, without decoding the whole body."""
+    body = bom + (declaration.format(label) + f"<p>{text}</p>").encode(codec, "xmlcharrefreplace") + junk
+    assert html_encoding(body, header) == html_to_unicode(header, body, auto_detect_fun=detect_encoding)[0]
 
 
 def test_detection_prefers_valid_utf8_and_names_legacy_charsets() -> None:
