@@ -139,6 +139,9 @@ DOWNLOADER_MIDDLEWARES = {
     "crawler.hotlink.HotlinkRetryMiddleware": 555,
     # HTML encodings as browsers settle them; below 590 to see bodies decompressed.
     "crawler.charset.CharsetMiddleware": 585,
+    # Scrapy's meta refresh, without decoding each whole page to read its first 4096 characters.
+    "scrapy.downloadermiddlewares.redirect.MetaRefreshMiddleware": None,
+    "crawler.metarefresh.HeadMetaRefreshMiddleware": 580,
 }
 
 SPIDER_MIDDLEWARES = {
