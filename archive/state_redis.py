@@ -28,11 +28,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict
 from typing import Any
 
 import redis
+from redis.exceptions import LockNotOwnedError
 
 from archive.catalogue import Catalogue, PostRow, StoryMember
 
@@ -171,8 +172,15 @@ class RedisState:
 
     @contextmanager
     def story_lock(self) -> Iterator[None]:
-        with self.redis.lock(self.keys.story_lock, timeout=STORY_LOCK_S, sleep=0.005):
+        lock = self.redis.lock(self.keys.story_lock, timeout=STORY_LOCK_S, sleep=0.005)
+        lock.acquire()
+        try:
             yield
+        finally:
+            # Held past STORY_LOCK_S (Redis stalled): the claims made stand, and another worker
+            # may have looked meanwhile, as it could without the lock; nothing to undo.
+            with suppress(LockNotOwnedError):
+                lock.release()
 
     def claim_story_keys(self, keys: list[str], source: str, guid: str, replace: bool = False) -> None:
         if not keys:

@@ -12,6 +12,7 @@ import json
 import random
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from html import escape
@@ -355,3 +356,17 @@ def test_a_story_met_by_fingerprint_in_two_processes_at_once_has_one_post(tmp_pa
         first.state.claim_story_keys(mark_keys(one.sketch), "alpha", "alpha-1")
     racer.join(10)
     assert found == [("alpha", "alpha-1"), None]
+
+
+def test_a_story_lock_held_past_its_time_is_let_go_quietly(tmp_path: Path, redis_url: str,  # noqa: F811
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker that holds the Redis story lock past STORY_LOCK_S (Redis stalled) loses it to
+    the expiry: leaving the lock then must not fail the post."""
+    import archive.state_redis
+
+    monkeypatch.setattr(archive.state_redis, "STORY_LOCK_S", 0.05)
+    pipeline = _story_pipeline(tmp_path, redis_url)
+    with pipeline.state.story_lock():
+        time.sleep(0.2)
+    with pipeline.state.story_lock():  # free again
+        pass
