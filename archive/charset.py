@@ -38,7 +38,8 @@ def html_encoding(body: bytes, content_type: str | None) -> str:
     The name ``html_to_unicode(content_type, body, auto_detect_fun=detect_encoding)`` gives,
     found by its own steps (w3lib's public functions, in its order) without the decoding of the
     whole body it then does: the crawl process only names the encoding, and the text is decoded
-    once, in the worker that reads it (two decodes were 2 % of the crawl process's work).
+    once, in the worker that reads it (this decode and Scrapy's meta refresh's were 1.3 % of the
+    crawl process's instructions; ``crawler.metarefresh``).
     test_charsets holds the two equal.
     """
     bom_encoding, _bom = read_bom(body)

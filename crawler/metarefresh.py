@@ -32,8 +32,9 @@ class HeadMetaRefreshMiddleware(MetaRefreshMiddleware):
     Scrapy's ``get_meta_refresh(response)`` decodes the whole body (``response.text``) to look at
     its first 4096 characters, and keeps the text with the response: for every article page of
     60–120 KB, a decode the crawl process needs for nothing else (the worker decodes the page
-    where it reads it). ``process_response`` is Scrapy 2.19's, with that one read changed, and calls its private
-    redirect helpers (``_redirect_request_using_get``, ``_redirect``): check it when Scrapy is upgraded.
+    where it reads it). ``process_response`` is Scrapy 2.19's with that one read changed; it calls
+    Scrapy's private redirect helpers (``_redirect_request_using_get``, ``_redirect``): check it
+    when Scrapy is upgraded.
     """
 
     def process_response(self, request: Request, response: Response) -> Request | Response:  # type: ignore[override]
