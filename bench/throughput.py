@@ -79,6 +79,7 @@ KEYS = ("fetch_s", "fetch_cpu_s", "extract_cpu_s", "limit_s", "full_s", "efficie
 class Run:
     wall_s: float
     cpu_s: float  # user + system of the process and every descendant it waited for
+    sys_s: float  # the system part of cpu_s
     peak_rss_mb: float
     own_cpu_s: float  # the process itself, without its children (sampled runs only)
     stdout: str
@@ -137,8 +138,8 @@ def run(cmd: list[str], log: Path, *, sample: bool = False, cwd: Path | None = N
     text = log.read_text(errors="replace")
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{text[-3000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return Run(wall, cpu, peak, own_cpu, stdout, text)
+    system = after.ru_stime - before.ru_stime
+    return Run(wall, after.ru_utime - before.ru_utime + system, system, peak, own_cpu, stdout, text)
 
 
 def extract_cpu(site: Site) -> float:
@@ -282,6 +283,7 @@ def measure(posts: int, corpus: Path, workdir: Path, *, use_nginx: bool = True, 
         "site_urls": len(site.urls) + 1, "fetch_requests": fetched.get("downloader/request_count", 0),
         "fetch_statuses": {k.rsplit("/", 1)[1]: v for k, v in fetched.items() if k.startswith("bench/status/")},
         "crawl_requests": requests_made(full.log), "full_cpu_s": round(full.cpu_s, 1),
+        "full_sys_cpu_s": round(full.sys_s, 1), "fetch_sys_cpu_s": round(fetch.sys_s, 1),
         "full_cpu_s_reactor_process": round(full.own_cpu_s, 1),
         "nowarc_s": round(bare.wall_s, 2), "nowarc_cpu_s": round(bare.cpu_s, 1),
         "single_process_cpu_s": round(single.cpu_s, 1), "two_processes_cpu_s": round(two.cpu_s, 1),

@@ -29,6 +29,8 @@ def test_throughput_harness_prints_every_figure(tmp_path):
     assert figures["limit_s"] >= figures["fetch_s"]
     assert figures["efficiency"] == pytest.approx(figures["limit_s"] / figures["full_s"], abs=0.01)
     assert not list((tmp_path / "archive" / "warc").glob("*.open"))
+    printed = dict(line.split(None, 1) for line in run.stdout.splitlines() if " " in line and line[:1].isalpha())
+    assert 0 <= float(printed["full_sys_cpu_s"]) < float(printed["full_cpu_s"])
 
 
 def test_floor_harness_adds_up_and_bounds_efficiency(tmp_path):
