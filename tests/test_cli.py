@@ -4,6 +4,8 @@ command knows is refused, while Scrapy's own (``-s``, ``--loglevel``, ``--logfil
 from __future__ import annotations
 
 import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from scrapy import cmdline
 import crawler.commands
 from crawler.cli import commands, main
 from crawler.exitcodes import EXIT_USAGE
-from tests.helpers import postarc, write_sources
+from tests.helpers import REPO, postarc, write_sources
 
 
 def test_help_lists_the_commands_package_only() -> None:
@@ -37,6 +39,17 @@ def test_usage_line_names_postarc() -> None:
     assert "scrapy" not in run.stdout.split("Options", 1)[0]
 
 
+def test_a_command_is_looked_up_without_importing_scrapys_own() -> None:
+    """Scrapy's command line imports all its own command modules to find the one typed; postarc's
+    looks in that command's module only (``crawl`` builds on Scrapy's, the one imported)."""
+    code = ("import sys, crawler.cli\n"
+            "try:\n    crawler.cli.main(['crawl', '--help'])\nexcept SystemExit as e:\n    code = e.code\n"
+            "print(code, sorted(m for m in sys.modules if m.startswith('scrapy.commands.')))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert "postarc crawl" in run.stdout, run.stderr
+    assert run.stdout.splitlines()[-1] == "0 ['scrapy.commands.crawl']"
+
+
 def test_crawl_refuses_an_unknown_option_in_one_line_before_doing_anything(tmp_path: Path) -> None:
     sources = write_sources(tmp_path, "sources:\n  - {name: a, url: 'http://127.0.0.1:9/feed'}\n")
     archive = tmp_path / "data"
@@ -51,6 +64,7 @@ def test_every_command_refuses_an_unknown_option(name: str, monkeypatch: pytest.
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """The console script's own ``main``, in this process: the parser stops before the command runs."""
     monkeypatch.setattr(cmdline, "ScrapyArgumentParser", cmdline.ScrapyArgumentParser)  # main() swaps it
+    monkeypatch.setattr(cmdline, "_get_commands_dict", cmdline._get_commands_dict)  # and its command lookup
     monkeypatch.setenv("SCRAPY_SETTINGS_MODULE", "crawler.settings")
 
     def ran(*_args: object) -> None:
