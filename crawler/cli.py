@@ -84,10 +84,11 @@ def _postarc_parser() -> None:
 def _look_up_in(module: str) -> None:
     """Have ``scrapy.cmdline.execute`` look the command up among ``module``'s commands alone.
 
-    To find the command typed, ``execute`` (Scrapy 2.19, ``_get_commands_dict``) imports all 14
-    of Scrapy's own command modules and scans every installed package's entry points: 5.7 % of
-    a start-up's instructions (40–50 ms), for commands ``postarc`` never offers. ``main`` has
-    found the command's module already and says unknown names itself, so the lookup is given
+    To find the command typed, ``execute`` (Scrapy 2.19, ``_get_commands_dict``) imports every
+    module of ``COMMANDS_MODULE`` (postarc's other commands: trafilatura, cdxj-indexer,
+    cryptography, ruamel.yaml…) and all 14 of Scrapy's own, and scans every installed package's
+    entry points; Scrapy's part alone is 5.7 % of a start-up's instructions (40–50 ms). ``main``
+    has found the command's module already and says unknown names itself, so the lookup is given
     that module only (as in Scrapy's, project-only commands are dropped outside a project).
     Scrapy offers no hook for this either.
     """
@@ -147,10 +148,6 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_USAGE)
     args[at] = name.replace("-", "_")  # export-wacz -> the export_wacz command module
     _postarc_parser()
-    # Scrapy imports every module of COMMANDS_MODULE to find the one asked for; naming that
-    # module alone spares each run the imports of the others (trafilatura, cdxj-indexer,
-    # cryptography, ruamel.yaml…). At the project's priority, so children are not told it.
-    settings.set("COMMANDS_MODULE", module, priority="project")
     _look_up_in(module)
     execute(["postarc", *args], settings)
 

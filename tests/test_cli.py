@@ -40,14 +40,14 @@ def test_usage_line_names_postarc() -> None:
 
 
 def test_a_command_is_looked_up_without_importing_scrapys_own() -> None:
-    """Scrapy's command line imports all its own command modules to find the one typed; postarc's
-    looks in that command's module only (``crawl`` builds on Scrapy's, the one imported)."""
+    """Scrapy's command line imports all its own command modules and the project's to find the one
+    typed; postarc's looks in that command's module only (``crawl`` builds on Scrapy's)."""
     code = ("import sys, crawler.cli\n"
             "try:\n    crawler.cli.main(['crawl', '--help'])\nexcept SystemExit as e:\n    code = e.code\n"
-            "print(code, sorted(m for m in sys.modules if m.startswith('scrapy.commands.')))")
+            "print(code, sorted(m for m in sys.modules if m.startswith(('scrapy.commands.', 'crawler.commands.'))))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert "postarc crawl" in run.stdout, run.stderr
-    assert run.stdout.splitlines()[-1] == "0 ['scrapy.commands.crawl']"
+    assert run.stdout.splitlines()[-1] == "0 ['crawler.commands.crawl', 'scrapy.commands.crawl']"
 
 
 def test_crawl_refuses_an_unknown_option_in_one_line_before_doing_anything(tmp_path: Path) -> None:
