@@ -9,13 +9,12 @@ by the components, where and how by this one object.
 
 - On ``spider_opened`` it repairs the ``*.open`` files that killed runs left behind.
 - Records are compressed and written on a thread of their own, in the order they were asked
-  for, so the reactor goes on downloading meanwhile (zlib and hashlib release the GIL).
-- Every ``WARC_INDEX_EVERY`` bytes of a file, the records written since are indexed in the
-  worker pool (cdxj-indexer), while the crawl goes on.
+  for, so the reactor goes on downloading meanwhile (zlib and hashlib release the GIL). Each
+  record's CDXJ line is made as it is written, from the record in memory
+  (``archive.cdxj.RecordLines``), so no file is read back to be indexed.
 - On ``engine_stopped`` (after every pipeline, including the catalogue's conversion records,
-  has finished) it closes its files, indexes what is left of them and merges their lines into
-  ``indexes/index.cdxj``: the writer that closes the files is the one that knows they are
-  complete.
+  has finished) it closes its files and merges their lines into ``indexes/index.cdxj``: the
+  writer that closes the files is the one that knows they are complete.
 """
 
 from __future__ import annotations
@@ -31,12 +30,11 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import run_in_thread
 
-from archive.cdxj import index_range, update_index
+from archive.cdxj import RecordLines, update_index
 from archive.warc.repair import repair_open_files
 from archive.warc.writer import OPEN_SUFFIX, HttpExchange, Original, WarcFiles, Written
 from crawler.diskfull import DiskFullGuard, disk_full_error
 from crawler.state import state_of
-from crawler.workers import WorkerPool
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -65,6 +63,7 @@ def warc_files(settings: BaseSettings) -> WarcFiles:
         info={"operator-contact": url} if (url := settings.get("POSTARC_CONTACT_URL")) else {},
         fsync_records=settings.getbool("WARC_FSYNC_RECORDS"),
         gzip_level=settings.getint("WARC_GZIP_LEVEL", 9),
+        lines=RecordLines(),
     )
 
 
@@ -72,31 +71,23 @@ class WarcCapture:
     """Extension: write records (``write_exchange``, ``write_conversion``), name the current
     file, ``rotate`` and ``close``. Off (``NotConfigured``) with ``WARC_ENABLED`` off."""
 
-    def __init__(self, files: WarcFiles, crawler: Crawler, index_every: int = 0) -> None:
+    def __init__(self, files: WarcFiles, crawler: Crawler) -> None:
         self.files = files
         self.directory = files.directory
         self.crawler = crawler
         self.stats = crawler.stats
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="warc-writer")
-        # Indexing while writing: where each file is indexed up to, its lines so far, the jobs
-        # in the pool (set on opening: extensions cannot look each other up while being built),
-        # and the files a job failed for (indexed whole at the end instead).
-        self.pool: WorkerPool | None = None
-        self.disk_full: DiskFullGuard | None = None  # set on opening too; None if that extension is off
-        self.index_every = index_every
-        self._indexed: dict[str, int] = {}
-        self._lines: dict[str, list[str]] = {}
-        self._index_jobs: set[asyncio.Task[None]] = set()
-        self._unindexed: set[str] = set()
+        # Set on opening (extensions cannot look each other up while being built); None if that
+        # extension is off.
+        self.disk_full: DiskFullGuard | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         settings = crawler.settings
         if not settings.getbool("WARC_ENABLED"):
             raise NotConfigured("WARC_ENABLED is off")
-        service = cls(warc_files(settings), crawler, settings.getint("WARC_INDEX_EVERY"))
+        service = cls(warc_files(settings), crawler)
         crawler.signals.connect(service.open, signal=signals.spider_opened)
-        crawler.signals.connect(service.index_jobs_done, signal=signals.spider_closed)
         crawler.signals.connect(service.close, signal=signals.engine_stopped)
         return service
 
@@ -117,7 +108,6 @@ class WarcCapture:
         written, req_written = await self._in_writer(self.files.write_exchange, exchange, original)
         self.stats.inc_value("postarc/warc/records", 2)
         self.stats.inc_value("postarc/warc/bytes", written.length + req_written.length)
-        self._index_upto(req_written)
         return written, req_written
 
     async def write_conversion(self, target_uri: str, refers_to: str, content: bytes,
@@ -135,7 +125,7 @@ class WarcCapture:
                                      payload_digest, *head)
 
     async def _write_one(self, failed: str, write: Callable[..., Written], target_uri: str, *args: Any) -> Written:
-        """One record by ``write`` in the writer thread, counted and indexed. If it raises (the
+        """One record by ``write`` in the writer thread, counted. If it raises (the
         record cut back, the file whole), ``postarc/warc/records_failed`` counts it and one line
         says ``failed`` and why (a full disk: handed to ``DiskFullGuard``, whose line says it); the
         caller decides the post's fate."""
@@ -152,7 +142,6 @@ class WarcCapture:
                              else f"{type(exc).__name__}: {exc}")
             raise
         self.stats.inc_value("postarc/warc/bytes", written.length)
-        self._index_upto(written)
         return written
 
     async def rotate(self) -> None:
@@ -161,10 +150,9 @@ class WarcCapture:
 
     async def close(self) -> None:
         # Runs after every record asked for: the writer thread takes jobs in order. Neither the
-        # fsync nor the indexing blocks the reactor: Scrapy's own clean-up (the HTTP handler's
+        # fsync nor the index merge blocks the reactor: Scrapy's own clean-up (the HTTP handler's
         # disconnect timeout) still runs meanwhile, and blocking it raced that timeout
         # (twisted's AlreadyCalledError logged as CRITICAL after the crawl).
-        await self.index_jobs_done()
         await self._in_writer(self.files.close)
         self._writer.shutdown()
         for name in self.files.files_closed:
@@ -178,9 +166,7 @@ class WarcCapture:
     # -- files -----------------------------------------------------------------------
 
     def open(self) -> None:
-        """Find the worker pool; close what killed runs left open, forgetting the payloads of
-        the records cut off."""
-        self.pool = self.crawler.get_extension(WorkerPool) if self.index_every else None
+        """Close what killed runs left open, forgetting the payloads of the records cut off."""
         self.disk_full = self.crawler.get_extension(DiskFullGuard)
         if not self.directory.is_dir():
             return
@@ -193,46 +179,8 @@ class WarcCapture:
         """``fn(*args)`` on the writer thread, after everything asked before it."""
         return asyncio.wrap_future(self._writer.submit(fn, *args))
 
-    # -- the index, made while writing -------------------------------------------------
-
-    def _index_upto(self, written: Written) -> None:
-        """Index the file up to the end of ``written`` in the pool, if enough is new since."""
-        start = self._indexed.get(written.filename, 0)
-        end = written.offset + written.length
-        if self.pool is None or end - start < self.index_every or written.filename in self._unindexed:
-            return
-        self._indexed[written.filename] = end
-        task = asyncio.ensure_future(self._index_job(self.pool, written.filename, start, end))
-        self._index_jobs.add(task)
-        task.add_done_callback(self._index_jobs.discard)
-
-    def _paths(self, name: str) -> list[str]:
-        return [str(self.directory / (name + OPEN_SUFFIX)), str(self.directory / name)]  # a job may run after the rename
-
-    async def _index_job(self, pool: WorkerPool, name: str, start: int, end: int) -> None:
-        try:
-            lines = await pool.run(index_range, self._paths(name), start, end, name)
-        # CancelledError: the pool stopped first (a crawl ending without spider_closed).
-        except (Exception, asyncio.CancelledError):  # the file is indexed whole at the end instead
-            logger.warning("indexing %s at %d-%d failed; it is indexed whole when closed", name, start, end,
-                           exc_info=True)
-            self._unindexed.add(name)
-            return
-        self._lines.setdefault(name, []).extend(lines)
-        self.stats.inc_value("postarc/warc/index_jobs")
-
-    async def index_jobs_done(self) -> None:
-        """No job starts after the spider closes (the pool stops with the engine); wait for the rest."""
-        self.pool = None
-        while self._index_jobs:
-            await asyncio.gather(*self._index_jobs)
-
     def _closed_lines(self) -> dict[str, list[str]]:
-        """Every line of each file closed in this run: what was indexed while writing, plus the rest."""
-        known = {}
-        for name in self.files.files_closed:
-            if name not in self._unindexed:
-                size = (self.directory / name).stat().st_size
-                rest = index_range(self._paths(name), self._indexed.get(name, 0), size, name)
-                known[name] = self._lines.pop(name, []) + rest
-        return known
+        """The lines of each file closed in this run, made as its records were written (a file
+        that must be read back instead is left out)."""
+        assert self.files.lines is not None
+        return {name: lines for name in self.files.files_closed if (lines := self.files.lines.of(name)) is not None}

@@ -34,9 +34,6 @@ WARC_FSYNC_RECORDS = False
 # fsync every post, image and enclosure file before its rename (power loss; a kill never leaves
 # half a file either way): 4 fsyncs per post cost 12 % of a crawl's CPU (docs/performance.md).
 POSTARC_FSYNC_FILES = False
-# Index the WARC file as it grows, every this many bytes, in the worker pool (0: all of it when
-# the crawl ends, which then waits for it: about 1.5 s per 1000 benchmark posts).
-WARC_INDEX_EVERY = 16 * 1024 * 1024
 # gzip level of each record (1-9; warcio's own is 9): 6 costs a quarter less CPU than 9 for
 # files within 1 % of its size (docs/performance.md).
 WARC_GZIP_LEVEL = 6

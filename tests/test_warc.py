@@ -29,10 +29,10 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.catalogue import Catalogue
-from archive.cdxj import INDEXED_NAME, index_lines, index_path, update_index, warc_paths
+from archive.cdxj import INDEXED_NAME, RecordLines, index_lines, index_path, update_index, warc_paths
 from archive.verify import verify_archive
 from archive.warc.repair import repair_open_files
-from archive.warc.writer import OPEN_SUFFIX, WARC_SUFFIX, HttpExchange, WarcFiles, incompressible
+from archive.warc.writer import OPEN_SUFFIX, WARC_SUFFIX, HttpExchange, Original, WarcFiles, incompressible
 from crawler.demo.server import SiteServer
 from tests.helpers import REPO, postarc, warc_records, warcio_check, write_sources
 from tests.rawhttp import RawSite, message, ok
@@ -234,9 +234,8 @@ def twice(tmp_path_factory: pytest.TempPathFactory):
         site.routes.update(aggregator_routes(site.base))
         sources = write_sources(tmp, f"sources:\n  - name: agg\n    url: {site.base}/feed.xml\n"
                                      f"    follow_links: true\n")
-        # Small files, each indexed in several pieces while written (WARC_INDEX_EVERY).
-        args = ("crawl", "--sources", str(sources), "--archive", str(archive), "-s", "WARC_MAX_SIZE=150000",
-                "-s", "WARC_INDEX_EVERY=20000")
+        # Small files: several, each indexed as its records are written.
+        args = ("crawl", "--sources", str(sources), "--archive", str(archive), "-s", "WARC_MAX_SIZE=150000")
         first = postarc(*args)
         after_first = warc_bytes(archive)
         index_after_first = index_path(archive).read_text(encoding="utf-8")
@@ -321,10 +320,6 @@ def test_index_is_merged_sorted_and_complete(twice):
     listed = (index_path(archive).parent / INDEXED_NAME).read_text(encoding="utf-8").split()
     assert listed == [p.name for p in warc_paths(archive)]
     assert any('"mime": "warc/revisit"' in line for line in lines)
-    # The first run's lines were made by jobs in the worker pool, piece by piece as its files grew.
-    jobs = [int(m) for log in (archive / "logs").glob("*.log")
-            for m in re.findall(r"'postarc/warc/index_jobs': (\d+)", log.read_text(encoding="utf-8"))]
-    assert jobs and max(jobs) >= 3
 
 
 def test_verify_passes_on_a_good_archive(twice):
@@ -470,6 +465,45 @@ def test_a_crawl_killed_with_sigkill_is_repaired_by_the_next(tmp_path: Path):
     report = verify_archive(archive)
     warc_problems = [p for p in report.problems if "Markdown" not in p]
     assert warc_problems == [], warc_problems
+
+
+def _exchange(path: str, headers: list[tuple[str, str]], status: int = 200, reason: str = "OK") -> HttpExchange:
+    return HttpExchange(url=f"http://127.0.0.1/{path}", method="GET", request_headers=[("Host", "127.0.0.1")],
+                        status=status, reason=reason, response_headers=headers, body=path.encode() * 50)
+
+
+def test_index_lines_made_while_writing_are_cdxj_indexers_own(tmp_path: Path):
+    """The lines made from the records in memory are those cdxj-indexer reads from the file; a
+    record whose head would read back otherwise sends its file to be read back."""
+    lines = RecordLines()
+    files = WarcFiles(tmp_path / "warc", max_size=1, lines=lines)  # a file per exchange
+    cases = {
+        "page.html": [("Content-Type", "text/html; charset=utf-8"), ("Content-Length", "450")],
+        "no-type": [("Server", "x")],
+        "empty-reason": [("Content-Type", "image/png")],
+        "twice": [("content-type", "text/plain"), ("Content-Type", "text/html"), ("X-Empty", "")],
+        "odd-mime": [("Content-Type", "Text/HTML;q=1 x")],
+        "accented": [("Content-Type", "text/html"), ("X-Title", "café")],  # warcio %-encodes it when writing
+    }
+    plain = []
+    for path, headers in cases.items():
+        plain.append(files.write_exchange(_exchange(path, headers, reason="" if path == "empty-reason" else "OK"))[0])
+    original = files.write_exchange(_exchange("first", [("Content-Type", "text/css")]))[0]
+    plain += [original, files.write_exchange(_exchange("again", [("Content-Type", "text/css")]),
+                                             Original(original.record_id, original.target_uri, original.date))[0]]
+    read_back = [files.write_exchange(_exchange(path, headers))[0] for path, headers in {
+        "padded": [("Content-Type", " text/html ")],
+        "colon": [("Content-Type:x", "text/html")],
+        "folded": [("Content-Type", "text/html\r\n x")],
+    }.items()]
+    files.close()
+    for written in plain:
+        made = lines.of(written.filename)
+        assert made is not None and len(made) == 1, written.target_uri
+        assert sorted(made) == index_lines([tmp_path / "warc" / written.filename]), written.target_uri
+    assert '"mime": "warc/revisit"' in lines.of(plain[-1].filename)[0]
+    for written in read_back:
+        assert lines.of(written.filename) is None, written.target_uri
 
 
 def test_compressed_bodies_are_stored_and_read_back_whole(tmp_path: Path):

@@ -23,6 +23,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import datetime_to_iso_date
 from warcio.utils import Digester
 
+from archive.cdxj import RecordLines
 from archive.warc.compat import LevelWARCWriter, install_brotli
 
 OPEN_SUFFIX = ".open"
@@ -148,6 +149,7 @@ class WarcFiles:
     every record durable against power loss too (a killed *process* loses nothing flushed
     either way); files are always fsynced when closed. ``gzip_level`` is each record's
     compression level (1–9); a response whose body is compressed already is stored (level 0).
+    With ``lines``, each record written is indexed there too (``lines.of(name)``).
 
     Not thread-safe: one thread at a time (``crawler.middlewares`` gives it a thread of its own).
     """
@@ -161,6 +163,7 @@ class WarcFiles:
         info: dict[str, str] | None = None,
         fsync_records: bool = False,
         gzip_level: int = 9,
+        lines: RecordLines | None = None,
     ) -> None:
         self.directory = Path(directory)
         self.prefix = prefix
@@ -169,6 +172,7 @@ class WarcFiles:
         self.info = info or {}
         self.fsync_records = fsync_records
         self.gzip_level = gzip_level
+        self.lines = lines
         # A process that writes br records reads them back too (reextract, warcio's checker):
         # warcio can decode them from now on.
         install_brotli()
@@ -249,11 +253,14 @@ class WarcFiles:
             raise
         if self.fsync_records:
             os.fsync(self._file.fileno())
+        length = self._file.tell() - offset
+        if self.lines is not None:
+            self.lines.add(record, self._name, offset, length)
         h = record.rec_headers
         return Written(
             filename=self._name,
             offset=offset,
-            length=self._file.tell() - offset,
+            length=length,
             record_id=h.get_header("WARC-Record-ID"),
             target_uri=h.get_header("WARC-Target-URI") or "",
             date=h.get_header("WARC-Date"),
