@@ -121,8 +121,8 @@ class RecordLines:
 
     Reading back parses every record's headers again: 0.88 s of CPU per 1000 posts of
     bench.throughput's site, against 0.15 s for these lines. A record whose heads would not read
-    back as they are in memory (see ``_PLAIN``), or with no payload digest, leaves its file to
-    be read back: ``of`` gives None for it.
+    back as they are in memory (see ``_PLAIN``), with no payload digest, or that the indexer fails
+    on, leaves its file to be read back: ``of`` gives None for it.
     """
 
     def __init__(self) -> None:
@@ -136,13 +136,18 @@ class RecordLines:
             self._indexer = _indexer()(output=None, inputs=[], records=RECORDS)
         if filename in self._read_back or not self._indexer.filter_record(record):
             return
-        if not _reads_back(record):
-            self._read_back.add(filename)
-            self._lines.pop(filename, None)
-            return
-        self._indexer.curr_filename = filename
-        self._indexer.process_index_entry(_Located(offset, length), record, filename,
-                                          self._lines.setdefault(filename, _Lines()))
+        lines = self._lines.setdefault(filename, _Lines())
+        count = len(lines)
+        try:
+            if _reads_back(record):
+                self._indexer.curr_filename = filename
+                self._indexer.process_index_entry(_Located(offset, length), record, filename, lines)
+                if len(lines) == count + 1:
+                    return
+        except Exception:  # noqa: BLE001 - a record cdxj-indexer cannot take from memory: it reads the file
+            pass
+        self._read_back.add(filename)
+        del self._lines[filename]
 
     def of(self, filename: str) -> list[str] | None:
         """The unsorted lines of ``filename``'s records, or None: read it back."""

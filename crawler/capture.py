@@ -32,7 +32,7 @@ from scrapy.utils.asyncio import run_in_thread
 
 from archive.cdxj import RecordLines, update_index
 from archive.warc.repair import repair_open_files
-from archive.warc.writer import OPEN_SUFFIX, HttpExchange, Original, WarcFiles, Written
+from archive.warc.writer import HttpExchange, Original, WarcFiles, Written
 from crawler.diskfull import DiskFullGuard, disk_full_error
 from crawler.state import state_of
 
@@ -181,6 +181,8 @@ class WarcCapture:
 
     def _closed_lines(self) -> dict[str, list[str]]:
         """The lines of each file closed in this run, made as its records were written (a file
-        that must be read back instead is left out)."""
-        assert self.files.lines is not None
-        return {name: lines for name in self.files.files_closed if (lines := self.files.lines.of(name)) is not None}
+        that must be read back instead, or all of them without ``WarcFiles.lines``, is left out)."""
+        made = self.files.lines
+        if made is None:
+            return {}
+        return {name: lines for name in self.files.files_closed if (lines := made.of(name)) is not None}

@@ -506,6 +506,29 @@ def test_index_lines_made_while_writing_are_cdxj_indexers_own(tmp_path: Path):
         assert lines.of(written.filename) is None, written.target_uri
 
 
+def test_a_file_whose_record_the_indexer_fails_on_is_read_back_whole(tmp_path: Path, monkeypatch):
+    """A record cdxj-indexer cannot index from memory costs no line: its file is read back."""
+    from cdxj_indexer.main import CDXJIndexer
+
+    lines = RecordLines()
+    files = WarcFiles(tmp_path / "warc", max_size=1, lines=lines)
+    fine = files.write_exchange(_exchange("fine", [("Content-Type", "text/html")]))[0]
+
+    def fails(*args: object) -> None:
+        raise ValueError("no")
+
+    monkeypatch.setattr(CDXJIndexer, "process_index_entry", fails)
+    failed = files.write_exchange(_exchange("failed", [("Content-Type", "text/html")]))[0]
+    monkeypatch.undo()
+    files.close()
+    assert lines.of(fine.filename) is not None and lines.of(failed.filename) is None
+    known = {name: made for name in files.files_closed if (made := lines.of(name)) is not None}
+    update_index(tmp_path, known)
+    assert index_path(tmp_path).read_text(encoding="utf-8").splitlines(keepends=True) == index_lines(
+        warc_paths(tmp_path))
+    assert '"url": "http://127.0.0.1/failed"' in index_path(tmp_path).read_text(encoding="utf-8")
+
+
 def test_compressed_bodies_are_stored_and_read_back_whole(tmp_path: Path):
     """Content-encoded bodies and compressed formats go into their gzip member as they are."""
     assert incompressible([("Content-Type", "image/JPEG; q=1")])
