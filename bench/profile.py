@@ -29,13 +29,17 @@ def M(*paths: str) -> str:
 STAGES: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(pattern)) for name, pattern in (
     ("start-up", r"\(<frozen importlib"),
     ("feed parsing", M(r"archive/feeds\.py", "feedparser/")),
+    # Scrapy's media and files pipelines only (its item-pipeline manager runs every pipeline);
+    # before markdown and extraction, whose helpers write and name the images (atomic_write).
+    ("images", M(r"pipelines/images\.py", r"scrapy/pipelines/(?:media|files|images)\.py", "svg_hush")),
     ("markdown", M("archive/markdown", r"pipelines/markdown\.py", "markdownify/", "bs4/", "html_to_markdown/")),
     ("extraction", M(r"archive/(?:extract|html|pagemeta)\.py", r"pipelines/extract\.py", "trafilatura/", "justext/",
                      "htmldate/")),
-    ("images", M(r"pipelines/images\.py", "scrapy/pipelines/", "svg_hush")),
     ("warc writing", M("archive/warc", "warcio/", r"archive/cdxj\.py", "cdxj_indexer/", "crawler/capture")
      + r"|WarcCapture"),
     ("catalogue", M(r"archive/catalogue\.py", r"pipelines/catalogue\.py", "sqlite3/")),
+    # The other item pipelines (dates, dedup, stories, versions) and Scrapy's manager of them.
+    ("item pipelines", M("pipelines/")),
     ("fetching", M("scrapy/", "twisted/", "asyncio/")),
 ))
 # py-spy takes a thread blocked in C for a running one where the wait does not release its

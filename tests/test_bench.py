@@ -67,11 +67,21 @@ def test_profile_splits_samples_by_thread_and_stage(tmp_path):
         f"{crawl};thread (13): asyncio_0;_worker (concurrent/futures/thread.py:81) 500",
         f"{crawl};{child};thread (14): MainThread;dataReceived (scrapy/core/x.py:2) 10",
         f"{crawl};{child};{worker};extract (trafilatura/core.py:5) 10",
+        f"{crawl};thread (10): MainThread;process_item_async (scrapy/pipelines/__init__.py:78);"
+        f"save_post (archive/catalogue.py:281) 20",
+        f"{crawl};thread (10): MainThread;process_item_async (scrapy/pipelines/__init__.py:78);"
+        f"process_item (pipelines/dedup.py:60) 10",
+        f"{crawl};thread (10): MainThread;process_item_async (scrapy/pipelines/__init__.py:78);"
+        f"_process_request (scrapy/pipelines/media.py:171) 10",
+        f"{crawl};thread (15): ThreadPoolExecutor-0_0;_write_inside (pipelines/images.py:76);"
+        f"atomic_write (archive/markdown.py:95) 10",
     ]) + "\n")
     summary = summarise(raw, rate=10)
-    assert summary["threads"] == {"workers": 5.0, "reactor": 6.0, "warc-writer": 1.0}
-    assert summary["stages"] == {"extraction": 5.0, "feed parsing": 3.0, "fetching": 3.0, "warc writing": 1.0}
-    assert summary["reactor: stages"] == {"feed parsing": 3.0, "fetching": 3.0}
+    assert summary["threads"] == {"workers": 5.0, "reactor": 10.0, "warc-writer": 1.0, "other threads": 1.0}
+    assert summary["stages"] == {"extraction": 5.0, "feed parsing": 3.0, "fetching": 3.0, "warc writing": 1.0,
+                                 "catalogue": 2.0, "item pipelines": 1.0, "images": 2.0}
+    assert summary["reactor: stages"] == {"feed parsing": 3.0, "fetching": 3.0, "catalogue": 2.0,
+                                          "item pipelines": 1.0, "images": 1.0}
 
 
 def test_instructions_harness_counts_a_workload_in_another_tree(tmp_path):
