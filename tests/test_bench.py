@@ -51,6 +51,19 @@ def test_floor_harness_adds_up_and_bounds_efficiency(tmp_path):
     assert figures["max_efficiency"] == pytest.approx(1.0 / figures["floor_s"], abs=0.01) and figures["max_efficiency"] <= 1
 
 
+def test_worker_steps_split_a_post_against_the_yardstick():
+    """bench.worker --steps times every step it names, on the throughput site's posts."""
+    from bench.worker import STEPS
+
+    run = subprocess.run([sys.executable, "-m", "bench.worker", "--site", "4", "--repeat", "1", "--steps", "--json"],
+                         capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    assert set(STEPS) | {"posts", "feed_ms", "page_ms", "site_ms", "rerun_share"} == set(figures)
+    assert all(figures[k] > 0 for k in STEPS)
+    assert 0 <= figures["rerun_share"] <= 1
+
+
 def test_profile_splits_samples_by_thread_and_stage(tmp_path):
     """bench.profile: a stage claims a sample whenever one of its frames is in the stack; waits are not CPU."""
     from bench.profile import summarise
