@@ -108,18 +108,12 @@ STEPS = {
 
 def steps(synthetic: list[tuple[str, str, str]], repeat: int) -> dict[str, float]:
     """``STEPS``, CPU ms per post over ``site_posts``' posts, and ``rerun_share``: the share of
-    pages whose recall-focused result is short enough to be extracted again."""
-    Post = tuple[str, str, str]
+    pages whose recall-focused result is short enough to be extracted again.
 
-    def best_ms(work: Callable[[Any], object], prepare: Callable[[Post], Any] = lambda post: post) -> float:
-        best = float("inf")
-        for _ in range(repeat):
-            inputs = [prepare(post) for post in synthetic]  # outside the clock: trees are used up
-            start = time.process_time()
-            for one in inputs:
-                work(one)
-            best = min(best, time.process_time() - start)
-        return round(best * 1000 / len(synthetic), 3)
+    Each pass runs every step once, in turn, and each step keeps its best pass: this machine's
+    speed drifts within minutes, and steps timed one after another would compare moments.
+    """
+    Post = tuple[str, str, str]
 
     def parsed(post: Post) -> tuple[lxml.html.HtmlElement, str]:
         return parse_sized(post[2])[0], post[1]
@@ -136,23 +130,33 @@ def steps(synthetic: list[tuple[str, str, str]], repeat: int) -> dict[str, float
         return root, url
 
     bodies = {post[1]: choose_body(post[0], post[1], post[2], post[1]) for post in synthetic}
+    unchanged: Callable[[Post], Any] = lambda post: post  # noqa: E731
+    # step: (work on one input, the input made from a post outside the clock: trees are used up)
+    work: dict[str, tuple[Callable[[Any], object], Callable[[Post], Any]]] = {
+        "trafilatura_ms": (lambda p: trafilatura.extract(p[2], url=p[1], **TRAFILATURA_OPTIONS), unchanged),
+        "libxml2_parse_ms": (lambda p: lxml.html.document_fromstring(p[2]), unchanged),
+        "html5_parse_ms": (lambda p: parse_sized(p[2]), unchanged),
+        "page_prepare_ms": (lambda tree: prepare(*tree), parsed),
+        "page_extract_ms": (lambda tree: extract._extract(tree[0], tree[1], True), prepared),
+        "page_main_ms": (lambda p: extract._page_main(p[2], p[1]), unchanged),
+        "feed_clean_ms": (lambda p: clean_fragment(p[0], p[1]), unchanged),
+        "sketch_ms": (lambda body: (sketch(body.text), body_text(body.html)), lambda p: _Sketched(bodies[p[1]].html)),
+        "render_ms": (lambda html: render_body(html, "markdown", {}), lambda p: bodies[p[1]].html),
+        "choose_ms": (lambda p: choose_body(p[0], p[1], p[2], p[1]), unchanged),
+    }
+    best = dict.fromkeys(work, float("inf"))
+    for _ in range(repeat):
+        for step, (run, make) in work.items():
+            inputs = [make(post) for post in synthetic]
+            start = time.process_time()
+            for one in inputs:
+                run(one)
+            best[step] = min(best[step], time.process_time() - start)
+    figures = {step: round(seconds * 1000 / len(synthetic), 3) for step, seconds in best.items()}
     mains = [extract._page_main(page, url)[0] for _, url, page in synthetic]
     short = sum(1 for main in mains if main is None
                 or len(" ".join("".join(main.itertext()).split())) < extract.RECALL_MIN_CHARS)
-    return {
-        "trafilatura_ms": best_ms(lambda p: trafilatura.extract(p[2], url=p[1], **TRAFILATURA_OPTIONS)),
-        "libxml2_parse_ms": best_ms(lambda p: lxml.html.document_fromstring(p[2])),
-        "html5_parse_ms": best_ms(lambda p: parse_sized(p[2])),
-        "page_prepare_ms": best_ms(lambda tree: prepare(*tree), parsed),
-        "page_extract_ms": best_ms(lambda tree: extract._extract(tree[0], tree[1], True), prepared),
-        "page_main_ms": best_ms(lambda p: extract._page_main(p[2], p[1])),
-        "feed_clean_ms": best_ms(lambda p: clean_fragment(p[0], p[1])),
-        "sketch_ms": best_ms(lambda body: (sketch(body.text), body_text(body.html)),
-                             lambda p: _Sketched(bodies[p[1]].html)),
-        "render_ms": best_ms(lambda html: render_body(html, "markdown", {}), lambda p: bodies[p[1]].html),
-        "choose_ms": best_ms(lambda p: choose_body(p[0], p[1], p[2], p[1])),
-        "rerun_share": round(short / len(synthetic), 3),
-    }
+    return {**figures, "rerun_share": round(short / len(synthetic), 3)}
 
 
 class _Sketched:
