@@ -102,7 +102,7 @@ STEPS = {
     "feed_clean_ms": "the feed's body cleaned (archive.html.clean_fragment)",
     "sketch_ms": "the story sketch of the body's text and the text its version hash is made of",
     "render_ms": "the chosen body to Markdown (render_body)",
-    "choose_ms": "choose_body with the page: all of the above but render_ms",
+    "choose_ms": "choose_body with the page: the page's path, the feed's cleaning, the sketch",
 }
 
 
@@ -114,6 +114,9 @@ def steps(synthetic: list[tuple[str, str, str]], repeat: int) -> dict[str, float
     speed drifts within minutes, and steps timed one after another would compare moments.
     """
     Post = tuple[str, str, str]
+
+    def unchanged(post: Post) -> Post:
+        return post
 
     def parsed(post: Post) -> tuple[lxml.html.HtmlElement, str]:
         return parse_sized(post[2])[0], post[1]
@@ -130,7 +133,6 @@ def steps(synthetic: list[tuple[str, str, str]], repeat: int) -> dict[str, float
         return root, url
 
     bodies = {post[1]: choose_body(post[0], post[1], post[2], post[1]) for post in synthetic}
-    unchanged: Callable[[Post], Any] = lambda post: post  # noqa: E731
     # step: (work on one input, the input made from a post outside the clock: trees are used up)
     work: dict[str, tuple[Callable[[Any], object], Callable[[Post], Any]]] = {
         "trafilatura_ms": (lambda p: trafilatura.extract(p[2], url=p[1], **TRAFILATURA_OPTIONS), unchanged),
@@ -175,6 +177,8 @@ def main() -> None:
     parser.add_argument("--steps", action="store_true", help="split the site's posts into STEPS (needs --site)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    if args.steps and args.site <= 0:
+        parser.error("--steps splits the site's posts: give --site N, N > 0")
     figures = measure(args.corpus, args.repeat, args.site, with_steps=args.steps)
     if args.json:
         print(json.dumps(figures))
