@@ -207,12 +207,14 @@ def test_a_killed_worker_loses_nothing(tmp_path: Path, redis_url: str):
         # archive the dead link's post again (a refused connection may work next time).
         timeout = ("-s", "POSTARC_REDIS_WORKER_TIMEOUT=3", "-s", "POSTARC_RETRY_INCOMPLETE=0")
         victim, survivor = worker(sources, archive, redis_url, *timeout), worker(sources, archive, redis_url, *timeout)
-        # Until the victim holds leased requests (articles in flight: each answer takes 1 s).
-        # Counting the site's hits alone could kill it while the survivor had taken them all.
+        # Until the victim holds leased requests (articles in flight: each answer takes 1 s) and
+        # has written a record (its WARC file is open). Counting the site's hits alone could kill
+        # it while the survivor had taken them all; leases alone, before it had written anything.
         client = redis.Redis.from_url(redis_url)
         leases = f"postarc:feeds:leases:{socket.gethostname()}:{victim.pid}"
         for _ in range(1200):
-            if (client.hlen(leases) >= 2 and sum(fetched(site, "/post/").values()) >= 6) or victim.poll() is not None:
+            if (client.hlen(leases) >= 2 and sum(fetched(site, "/post/").values()) >= 6
+                    and list((archive / "warc").glob(f"*-{victim.pid}.warc.gz.open"))) or victim.poll() is not None:
                 break
             time.sleep(0.05)
         client.close()
