@@ -43,7 +43,6 @@ from pathlib import Path
 import feedparser
 import yaml
 from markdownify import markdownify
-
 from warcio.archiveiterator import ArchiveIterator
 
 from archive.cdxj import RecordLines
